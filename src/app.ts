@@ -1,0 +1,63 @@
+import compression from 'compression';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Config } from './config.ts';
+import type { Database } from './db/pool.ts';
+import { requestContext } from './http/context.ts';
+import { errorHandler, notFound } from './http/problem.ts';
+import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
+import type { Logger } from './log.ts';
+import type { WorkerMetrics } from './metrics/worker.metrics.ts';
+import { healthRoutes } from './modules/health/health.routes.ts';
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  db: Database;
+  metrics: WorkerMetrics;
+  worker: string;
+  version: string;
+  draining: () => boolean;
+}
+
+/** Assembles the express app; listening is the worker's job. */
+export function createApp(deps: AppDeps): Express {
+  const { config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.TRUST_PROXY);
+  app.set('query parser', 'simple');
+  app.set('etag', 'strong');
+
+  app.use(requestContext(deps.log, deps.metrics, deps.worker));
+  app.use(helmet());
+  app.use(
+    compression({
+      threshold: config.COMPRESSION_THRESHOLD_BYTES,
+      // Event streams and upgrades must never sit in a compressor's buffer.
+      filter: (req, res) => {
+        const type = String(res.getHeader('Content-Type') ?? '');
+        if (type.startsWith('text/event-stream')) return false;
+        if (req.headers.upgrade) return false;
+        return compression.filter(req, res);
+      },
+    }),
+  );
+  app.use(express.json({ limit: config.BODY_LIMIT_BYTES, strict: true }));
+
+  const specs: RouteSpec[] = [
+    ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
+  ];
+  const contract = JSON.stringify(openapiDocument(specs, deps.version));
+
+  const router = express.Router();
+  mountRoutes(router, specs);
+  router.get('/api/openapi.json', (_req, res) => {
+    res.type('application/json').send(contract);
+  });
+  app.use(router);
+
+  app.use(notFound);
+  app.use(errorHandler(config.EXPOSE_ERRORS || config.NODE_ENV === 'development'));
+  return app;
+}

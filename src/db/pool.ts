@@ -1,0 +1,155 @@
+import pg from 'pg';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  statementTimeoutMs: number;
+  retryAfterSeconds: number;
+  applicationName: string;
+}
+
+// Errors that mean "the database cannot be reached right now", as opposed to a bad query.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/;
+const UNAVAILABLE_SYSCALL = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
+export function isUnavailableError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SYSCALL.has(code) || UNAVAILABLE_SQLSTATE.test(code))) {
+    return true;
+  }
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(
+    err.message,
+  );
+}
+
+/**
+ * The worker's pool. While the database is known to be down, queries fail at once with a 503
+ * instead of each waiting for a connect timeout; a background probe notices the recovery.
+ */
+export class Database {
+  readonly pool: pg.Pool;
+  readonly #log: Logger;
+  readonly #retryAfter: number;
+  #down = false;
+  #probe: NodeJS.Timeout | undefined;
+
+  constructor(options: PoolOptions, log: Logger) {
+    this.#log = log;
+    this.#retryAfter = options.retryAfterSeconds;
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      idleTimeoutMillis: options.idleTimeoutMs,
+      statement_timeout: options.statementTimeoutMs || undefined,
+      query_timeout: options.statementTimeoutMs ? options.statementTimeoutMs + 1000 : undefined,
+      application_name: options.applicationName,
+      keepAlive: true,
+    });
+    // An idle client losing its connection must not take the worker down.
+    this.pool.on('error', (err) => {
+      this.#log.warn({ err }, 'idle postgres client error');
+      if (isUnavailableError(err)) this.#markDown();
+    });
+  }
+
+  get available(): boolean {
+    return !this.#down;
+  }
+
+  unavailable(cause?: unknown): AppError {
+    return new AppError('DATABASE_UNAVAILABLE', {
+      detail: 'The database is not reachable; try again shortly.',
+      headers: { 'Retry-After': String(this.#retryAfter) },
+      cause,
+    });
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.#down) throw this.unavailable();
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (err) {
+      if (isUnavailableError(err)) {
+        this.#markDown();
+        throw this.unavailable(err);
+      }
+      throw err;
+    }
+  }
+
+  /** Runs `fn` inside a transaction on one client; rolls back on any error. */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#down) throw this.unavailable();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      if (isUnavailableError(err)) {
+        this.#markDown();
+        throw this.unavailable(err);
+      }
+      throw err;
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A direct round trip, bypassing the fail-fast state: used by readiness and the probe. */
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+    if (this.#down) {
+      this.#down = false;
+      this.#log.info('postgres reachable again');
+    }
+  }
+
+  #markDown(): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#log.error('postgres unreachable; answering 503 until it returns');
+    const probe = () => {
+      this.ping()
+        .then(() => {
+          this.#probe = undefined;
+        })
+        .catch(() => {
+          this.#probe = setTimeout(probe, 500);
+          this.#probe.unref();
+        });
+    };
+    this.#probe = setTimeout(probe, 500);
+    this.#probe.unref();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#probe);
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Every error code the API can answer with. Each becomes an RFC 9457 problem document
+ * (`type` = `${PROBLEM_BASE}${code}`); the README documents them and a test fails when one is not.
+ */
+export const errorCodes = {
+  BAD_REQUEST: { status: 400, title: 'Bad request' },
+  MALFORMED_JSON: { status: 400, title: 'Malformed JSON body' },
+  VALIDATION_FAILED: { status: 400, title: 'Request failed validation' },
+  UNAUTHORIZED: { status: 401, title: 'Authentication required' },
+  FORBIDDEN: { status: 403, title: 'Forbidden' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  CONFLICT: { status: 409, title: 'Conflict' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal server error' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
+  SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export const PROBLEM_BASE = 'https://ferrite.dev/problems/';
+
+export interface AppErrorOptions {
+  detail?: string;
+  /** Extra members of the problem document, e.g. the list of validation errors. */
+  extensions?: Record<string, unknown>;
+  /** Response headers such as Retry-After. */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+/** The one error type routes throw; the error middleware turns it into problem+json. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly title: string;
+  readonly extensions: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, options: AppErrorOptions = {}) {
+    const entry = errorCodes[code];
+    super(options.detail ?? entry.title, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = entry.status;
+    this.title = entry.title;
+    this.extensions = options.extensions;
+    this.headers = options.headers;
+  }
+}
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  instance: string;
+  requestId: string;
+  [extension: string]: unknown;
+}
+
+export function toProblem(err: AppError, instance: string, requestId: string): ProblemDocument {
+  return {
+    ...err.extensions,
+    type: `${PROBLEM_BASE}${err.code}`,
+    title: err.title,
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    instance,
+    requestId,
+  };
+}

@@ -1,0 +1,72 @@
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import express, { type Express } from 'express';
+
+/**
+ * Express 5 swaps every request's and response's prototype for its own objects, which inherit
+ * from http.IncomingMessage/ServerResponse. Done to node:http2's compatibility objects, that
+ * breaks their streams ("reading 'readable' at IncomingMessage._read") and header handling
+ * ("Cannot convert undefined or null to object at ServerResponse.removeHeader").
+ *
+ * The adapter builds a second pair of prototypes with express's methods on top of
+ * Http2ServerRequest/Http2ServerResponse, and dispatches HTTP/2 requests through a view of the
+ * app that uses them. Routing, settings and middleware are the app's own.
+ */
+
+// RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2; node:http2 throws on them.
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function withPrototype<T extends object>(proto: T, methods: object, app: Express): T {
+  const descriptors = Object.getOwnPropertyDescriptors(methods);
+  return Object.create(proto, {
+    ...descriptors,
+    app: { configurable: true, enumerable: true, writable: true, value: app },
+  });
+}
+
+export function createH2Handler(app: Express): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
+  const request = withPrototype(http2.Http2ServerRequest.prototype, express.request, app);
+  const response = withPrototype(http2.Http2ServerResponse.prototype, express.response, app);
+
+  const baseSetHeader = http2.Http2ServerResponse.prototype.setHeader;
+  Object.defineProperties(response, {
+    setHeader: {
+      value(this: Http2ServerResponse, name: string, value: number | string | readonly string[]) {
+        if (CONNECTION_SPECIFIC.has(name.toLowerCase())) return this;
+        return baseSetHeader.call(this, name, value);
+      },
+    },
+    // HTTP/2 has no reason phrase; node warns on every use, and express's final handler sets it.
+    statusMessage: { get: () => '', set: () => undefined, configurable: true },
+  });
+
+  // Same routes and settings, different prototypes for what `handle` attaches.
+  const view = Object.create(app, {
+    request: { value: request },
+    response: { value: response },
+  }) as Express;
+
+  return (req, res) => {
+    const headers = req.headers;
+    // HTTP/2 carries the host in :authority; express and its helpers read Host.
+    if (headers.host === undefined && headers[':authority'] !== undefined) {
+      headers.host = headers[':authority'];
+    }
+    // A request body without content-length is normal in HTTP/2, but body parsers
+    // (type-is's hasBody) only look for content-length or transfer-encoding.
+    if (
+      headers['content-length'] === undefined &&
+      headers['transfer-encoding'] === undefined &&
+      !req.stream.endAfterHeaders &&
+      !req.stream.readableEnded
+    ) {
+      headers['transfer-encoding'] = 'chunked';
+    }
+    (view as unknown as { handle(req: unknown, res: unknown): void }).handle(req, res);
+  };
+}

@@ -1,0 +1,72 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, type ErrorCode, toProblem } from '../errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+// body-parser and raw-body report their failures with a `type`; each maps to one code.
+const BODY_ERRORS: Record<string, ErrorCode> = {
+  'entity.parse.failed': 'MALFORMED_JSON',
+  'entity.too.large': 'PAYLOAD_TOO_LARGE',
+  'entity.verify.failed': 'BAD_REQUEST',
+  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'request.aborted': 'BAD_REQUEST',
+  'request.size.invalid': 'BAD_REQUEST',
+  'stream.encoding.set': 'BAD_REQUEST',
+  'parameters.too.many': 'BAD_REQUEST',
+};
+
+function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  const type = (err as { type?: unknown })?.type;
+  if (typeof type === 'string' && type in BODY_ERRORS) {
+    const code = BODY_ERRORS[type] as ErrorCode;
+    const detail =
+      code === 'PAYLOAD_TOO_LARGE'
+        ? `Request body exceeds the limit of ${(err as { limit?: number }).limit} bytes.`
+        : code === 'MALFORMED_JSON'
+          ? 'The request body is not valid JSON.'
+          : (err as Error).message;
+    return new AppError(code, { detail, cause: err });
+  }
+  return undefined;
+}
+
+export function sendProblem(req: Request, res: Response, err: AppError): void {
+  if (err.headers) res.set(err.headers);
+  res
+    .status(err.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(toProblem(err, req.originalUrl, req.id)));
+}
+
+/** Unknown routes answer 404 in the same problem form as every other error. */
+export function notFound(req: Request): never {
+  throw new AppError('NOT_FOUND', { detail: `No route for ${req.method} ${req.path}` });
+}
+
+/**
+ * The one error middleware. Known errors become their problem document; anything else is a
+ * 500 whose details stay in the log (with a stack in the response only when exposeErrors).
+ */
+export function errorHandler(exposeErrors: boolean) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let appErr = toAppError(err);
+    if (!appErr) {
+      req.log.error({ err }, 'unhandled error');
+      appErr = new AppError('INTERNAL', {
+        detail: 'An unexpected error occurred.',
+        extensions: exposeErrors && err instanceof Error ? { stack: err.stack } : undefined,
+        cause: err,
+      });
+    } else if (appErr.status >= 500) {
+      req.log.warn({ code: appErr.code, err: appErr.cause ?? appErr }, appErr.message);
+    }
+    if (res.headersSent) {
+      // Part of a response already went out; the only honest signal left is to cut it short.
+      res.destroy();
+      return;
+    }
+    sendProblem(req, res, appErr);
+  };
+}

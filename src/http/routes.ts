@@ -1,0 +1,204 @@
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { AppError, errorCodes, PROBLEM_BASE } from '../errors.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+export interface ParameterSpec {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  required?: boolean;
+  description?: string;
+  schema: JsonSchema;
+}
+
+export interface ResponseSpec {
+  description: string;
+  headers?: Record<string, unknown>;
+  content?: Record<string, { schema: JsonSchema }>;
+}
+
+/** One operation: its OpenAPI description and its handler, kept side by side. */
+export interface RouteSpec {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** OpenAPI path (`/api/items/{id}`); the express path is derived from it. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tags: string[];
+  parameters?: ParameterSpec[];
+  requestBody?: { required: boolean; schema: JsonSchema; description?: string };
+  responses: Record<string, ResponseSpec>;
+  security?: Record<string, string[]>[];
+  /** Runs before validation, e.g. authentication. */
+  before?: RequestHandler[];
+  handler: (req: Request, res: Response) => unknown;
+}
+
+interface Violation {
+  in: 'path' | 'query' | 'header' | 'body';
+  path: string;
+  message: string;
+}
+
+// Query and path values arrive as strings; they are coerced to the declared types.
+const coercing = new Ajv2020({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
+const strictBody = new Ajv2020({ allErrors: true, useDefaults: true, strict: false });
+addFormats.default(coercing);
+addFormats.default(strictBody);
+
+function violations(where: Violation['in'], errors: ErrorObject[] | null | undefined): Violation[] {
+  return (errors ?? []).map((e) => {
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? `/${(e.params as { additionalProperty: string }).additionalProperty}`
+        : e.keyword === 'required'
+          ? `/${(e.params as { missingProperty: string }).missingProperty}`
+          : '';
+    return { in: where, path: `${e.instancePath}${extra}` || '/', message: e.message ?? 'invalid' };
+  });
+}
+
+function groupSchema(params: ParameterSpec[]): JsonSchema {
+  return {
+    type: 'object',
+    properties: Object.fromEntries(params.map((p) => [p.name, p.schema])),
+    required: params.filter((p) => p.required || p.in === 'path').map((p) => p.name),
+  };
+}
+
+/** Validators are compiled once, at start-up, per operation. */
+function compileValidator(spec: RouteSpec): RequestHandler {
+  const params = spec.parameters ?? [];
+  const pathParams = params.filter((p) => p.in === 'path');
+  const queryParams = params.filter((p) => p.in === 'query');
+  const checkPath: ValidateFunction | undefined = pathParams.length
+    ? coercing.compile(groupSchema(pathParams))
+    : undefined;
+  const checkQuery: ValidateFunction | undefined = queryParams.length
+    ? coercing.compile({ ...groupSchema(queryParams), additionalProperties: false })
+    : undefined;
+  const checkBody = spec.requestBody ? strictBody.compile(spec.requestBody.schema) : undefined;
+  const bodyRequired = spec.requestBody?.required ?? false;
+
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const found: Violation[] = [];
+    if (checkPath) {
+      const values = { ...req.params };
+      if (!checkPath(values)) found.push(...violations('path', checkPath.errors));
+      else req.params = values as typeof req.params;
+    }
+    if (checkQuery) {
+      const values = { ...req.query };
+      if (!checkQuery(values)) found.push(...violations('query', checkQuery.errors));
+      // express 5 computes req.query on every read; an own property keeps the coerced values.
+      else Object.defineProperty(req, 'query', { value: values, writable: true, enumerable: true });
+    }
+    if (checkBody) {
+      if (req.body === undefined) {
+        if (bodyRequired) {
+          const type = req.headers['content-type'];
+          if (type !== undefined && !req.is('application/json')) {
+            next(new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: 'Send the body as application/json.' }));
+            return;
+          }
+          found.push({ in: 'body', path: '/', message: 'a JSON body is required' });
+        }
+      } else if (!checkBody(req.body)) {
+        found.push(...violations('body', checkBody.errors));
+      }
+    }
+    if (found.length > 0) {
+      next(
+        new AppError('VALIDATION_FAILED', {
+          detail: found.map((v) => `${v.in} ${v.path}: ${v.message}`).join('; '),
+          extensions: { errors: found },
+        }),
+      );
+      return;
+    }
+    next();
+  };
+}
+
+export function expressPath(openapiPath: string): string {
+  return openapiPath.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+}
+
+export function mountRoutes(router: Router, specs: readonly RouteSpec[]): void {
+  for (const spec of specs) {
+    const validate = compileValidator(spec);
+    const handler: RequestHandler = async (req, res) => {
+      await spec.handler(req, res);
+    };
+    router[spec.method](expressPath(spec.path), ...(spec.before ?? []), validate, handler);
+  }
+}
+
+const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'code', 'detail', 'instance', 'requestId'],
+  properties: {
+    type: { type: 'string', format: 'uri' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string', enum: Object.keys(errorCodes) },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    requestId: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { in: { type: 'string' }, path: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+};
+
+/** The OpenAPI 3.1 contract, generated from the same specs that mount the routes. */
+export function openapiDocument(specs: readonly RouteSpec[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const s of specs) {
+    const op: Record<string, unknown> = {
+      operationId: s.operationId,
+      summary: s.summary,
+      tags: s.tags,
+      responses: {
+        ...s.responses,
+        default: {
+          description: `An RFC 9457 problem document; \`type\` is ${PROBLEM_BASE}{code}`,
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        },
+      },
+    };
+    if (s.parameters?.length) {
+      op.parameters = s.parameters.map((p) => ({ ...p, required: p.in === 'path' ? true : !!p.required }));
+    }
+    if (s.requestBody) {
+      op.requestBody = {
+        required: s.requestBody.required,
+        description: s.requestBody.description,
+        content: { 'application/json': { schema: s.requestBody.schema } },
+      };
+    }
+    if (s.security) op.security = s.security;
+    paths[s.path] ??= {};
+    (paths[s.path] as Record<string, unknown>)[s.method] = op;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'ferrite',
+      version,
+      description: 'The endpoints existing clients call, served by one TypeScript monolith.',
+    },
+    paths,
+    components: {
+      schemas: { Problem: problemSchema },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import type { Worker } from 'node:cluster';
+import http from 'node:http';
+import client, { AggregatorRegistry, type Registry } from 'prom-client';
+import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
+import type { Logger } from '../log.ts';
+
+const SCRAPE_TIMEOUT_MS = 2000;
+
+type metric = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
+
+/**
+ * The primary's side of /metrics: its own series (restarts, workers) plus every worker's,
+ * collected over IPC and merged with prom-client's aggregator. A worker that does not answer
+ * in time is left out of that scrape rather than failing it.
+ */
+export function createClusterMetrics(workers: () => Worker[]) {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ worker: 'primary' });
+  client.collectDefaultMetrics({ register: registry });
+  const restarts = new client.Counter({
+    name: 'ferrite_worker_restarts_total',
+    help: 'Workers started to replace one that exited, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'ferrite_workers',
+    help: 'Worker processes alive',
+    registers: [registry],
+    collect() {
+      this.set(workers().length);
+    },
+  });
+
+  let nextId = 0;
+  function scrapeWorker(worker: Worker): Promise<metric[]> {
+    const id = ++nextId;
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, SCRAPE_TIMEOUT_MS, []);
+      function onMessage(msg: { type?: string; id?: number; metrics?: metric[] }) {
+        if (msg?.type === METRICS_RESPONSE && msg.id === id) done(msg.metrics ?? []);
+      }
+      function done(metrics: metric[]) {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve(metrics);
+      }
+      const onExit = () => done([]);
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+      try {
+        worker.send({ type: METRICS_REQUEST, id });
+      } catch {
+        done([]);
+      }
+    });
+  }
+
+  async function render(): Promise<string> {
+    const live = workers().filter((w) => w.isConnected());
+    const perWorker = await Promise.all(live.map(scrapeWorker));
+    const own = await registry.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, ...perWorker]).metrics();
+  }
+
+  function serve(host: string, port: number, log: Logger): Promise<http.Server> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      render()
+        .then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body))
+        .catch((err) => {
+          log.error({ err }, 'metrics scrape failed');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n');
+        });
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+
+  return { restarts, render, serve };
+}

@@ -1,0 +1,102 @@
+import type { Database } from '../../db/pool.ts';
+import { AppError } from '../../errors.ts';
+import type { RouteSpec } from '../../http/routes.ts';
+
+export interface HealthDeps {
+  db: Database;
+  version: string;
+  worker: string;
+  draining: () => boolean;
+  /** Extra readiness checks contributed by other modules (e.g. circuit breakers). */
+  details?: () => Record<string, unknown>;
+}
+
+const json = (schema: Record<string, unknown>) => ({ 'application/json': { schema } });
+
+export function healthRoutes(deps: HealthDeps): RouteSpec[] {
+  return [
+    {
+      method: 'get',
+      path: '/api/health',
+      operationId: 'getHealth',
+      summary: 'Liveness: the worker answers; no database access',
+      tags: ['health'],
+      responses: {
+        200: {
+          description: 'The worker is alive',
+          content: json({
+            type: 'object',
+            required: ['status', 'version', 'uptimeSeconds', 'worker'],
+            properties: {
+              status: { const: 'ok' },
+              version: { type: 'string' },
+              uptimeSeconds: { type: 'number' },
+              worker: { type: 'string' },
+            },
+          }),
+        },
+      },
+      handler: (_req, res) => {
+        res.json({
+          status: 'ok',
+          version: deps.version,
+          uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
+          worker: deps.worker,
+        });
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/ready',
+      operationId: 'getReady',
+      summary: 'Readiness: Postgres answers and the worker is not draining',
+      tags: ['health'],
+      responses: {
+        200: {
+          description: 'Ready to serve',
+          content: json({
+            type: 'object',
+            required: ['status', 'worker', 'checks'],
+            properties: {
+              status: { const: 'ready' },
+              worker: { type: 'string' },
+              checks: { type: 'object' },
+            },
+          }),
+        },
+        503: { description: 'Not ready: a problem document with the failed checks in `checks`' },
+      },
+      handler: async (_req, res) => {
+        const checks: Record<string, unknown> = { ...deps.details?.() };
+        let ok = true;
+        const started = performance.now();
+        try {
+          // Fails at once while the pool already knows the database is down.
+          await deps.db.query('SELECT 1');
+          checks.database = { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+        } catch (err) {
+          ok = false;
+          checks.database = { ok: false, error: (err as Error).message };
+        }
+        const draining = deps.draining();
+        checks.draining = draining;
+        if (draining) {
+          throw new AppError('SHUTTING_DOWN', {
+            detail: 'This worker is draining.',
+            headers: { 'Retry-After': '1' },
+            extensions: { checks },
+          });
+        }
+        if (!ok) {
+          const err = deps.db.unavailable();
+          throw new AppError('DATABASE_UNAVAILABLE', {
+            detail: err.message,
+            headers: err.headers,
+            extensions: { checks },
+          });
+        }
+        res.json({ status: 'ready', worker: deps.worker, checks });
+      },
+    },
+  ];
+}
