@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createLogger } from '../../src/log.ts';
+
+let server: Promise<{ adminUrl: string; stop: () => Promise<void> }> | undefined;
+
+/** A Postgres server for this test file: DATABASE_URL when set, else an embedded one. */
+function postgresServer() {
+  server ??= (async () => {
+    if (process.env.DATABASE_URL) {
+      return { adminUrl: process.env.DATABASE_URL, stop: async () => undefined };
+    }
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-test-pg-'));
+    await chmod(dir, 0o755);
+    const embedded: EmbeddedPostgres = await startEmbeddedPostgres(dir, 0, createLogger('silent', {}));
+    return {
+      adminUrl: embedded.url,
+      stop: async () => {
+        await embedded.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  })();
+  return server;
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database on the test server, so test files never see each other's rows. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const { adminUrl } = await postgresServer();
+  const name = `ferrite_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export async function stopPostgresServer(): Promise<void> {
+  const s = server;
+  server = undefined;
+  if (s) await (await s).stop();
+}

@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import { H1Client, H2Client, h2once, type Reply } from './helpers/clients.ts';
+import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+
+let cluster: RunningCluster;
+let db: TestDatabase;
+let h1: H1Client;
+
+type Send = (path: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<Reply>;
+
+before(async () => {
+  db = await createTestDatabase();
+  cluster = await startCluster({ env: { DATABASE_URL: db.url } });
+  killOnExit(cluster);
+  h1 = new H1Client(cluster.ca);
+});
+
+after(async () => {
+  await h1?.close();
+  assert.equal(await cluster?.stop(), 0);
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+// The same behaviour is required of every protocol the service speaks.
+const protocols: Record<string, () => Send> = {
+  'HTTP/1.1 cleartext': () => (p, i) => h1.request(`${cluster.http}${p}`, i),
+  'HTTP/1.1 over TLS': () => (p, i) => h1.request(`${cluster.https}${p}`, i),
+  'h2c (prior knowledge)': () => (p, i) => h2once(cluster.http, p, i),
+  'HTTP/2 over TLS (ALPN h2)': () => (p, i) => h2once(cluster.https, p, i, cluster.ca),
+};
+
+function assertProblem(res: Reply, status: number, code: string) {
+  assert.equal(res.status, status, res.text());
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  const body = res.json();
+  assert.equal(body.status, status);
+  assert.equal(body.code, code);
+  assert.equal(body.type, `https://ferrite.dev/problems/${code}`);
+  assert.equal(typeof body.title, 'string');
+  assert.equal(typeof body.detail, 'string');
+  assert.equal(typeof body.instance, 'string');
+  assert.equal(body.requestId, res.headers['x-request-id']);
+  return body;
+}
+
+for (const [name, make] of Object.entries(protocols)) {
+  describe(`over ${name}`, () => {
+    it('GET /api/health answers 200 with status, version, uptime and worker', async () => {
+      const res = await make()('/api/health');
+      assert.equal(res.status, 200);
+      const body = res.json();
+      assert.equal(body.status, 'ok');
+      assert.equal(body.version, '0.1.0');
+      assert.equal(typeof body.uptimeSeconds, 'number');
+      assert.match(String(body.worker), /^\d+$/);
+      assert.equal(res.headers['x-powered-by'], undefined);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    });
+
+    it('GET /api/ready answers 200 when Postgres answers', async () => {
+      const res = await make()('/api/ready');
+      assert.equal(res.status, 200, res.text());
+      const body = res.json<{ status: string; checks: { database: { ok: boolean } } }>();
+      assert.equal(body.status, 'ready');
+      assert.equal(body.checks.database.ok, true);
+    });
+
+    it('answers an unknown route with 404 problem+json', async () => {
+      const res = await make()('/api/nope?x=1');
+      const body = assertProblem(res, 404, 'NOT_FOUND');
+      assert.equal(body.instance, '/api/nope?x=1');
+    });
+
+    it('answers malformed JSON with 400 problem+json', async () => {
+      const res = await make()('/api/health', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"email": ',
+      });
+      assertProblem(res, 400, 'MALFORMED_JSON');
+    });
+
+    it('answers a JSON body over 1 MB with 413 problem+json', async () => {
+      const body = JSON.stringify({ blob: 'x'.repeat(1_100_000) });
+      const res = await make()('/api/health', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      assertProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+    });
+
+    for (const [encoding, decode] of [
+      ['br', zlib.brotliDecompressSync],
+      ['gzip', zlib.gunzipSync],
+    ] as const) {
+      it(`compresses a large response with ${encoding}`, async () => {
+        const res = await make()('/api/openapi.json', { headers: { 'accept-encoding': encoding } });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['content-encoding'], encoding);
+        const doc = JSON.parse(decode(res.body).toString('utf8'));
+        assert.equal(doc.openapi, '3.1.0');
+        assert.ok(res.body.length < decode(res.body).length);
+      });
+    }
+
+    it('leaves a small response uncompressed', async () => {
+      const res = await make()('/api/health', { headers: { 'accept-encoding': 'br, gzip' } });
+      assert.equal(res.headers['content-encoding'], undefined);
+      assert.equal(res.json().status, 'ok');
+    });
+
+    it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
+      const send = make();
+      const ok = await send('/api/health', { headers: { 'x-request-id': 'client-abc.123' } });
+      assert.equal(ok.headers['x-request-id'], 'client-abc.123');
+      const bad = await send('/api/health', { headers: { 'x-request-id': 'bad id with spaces' } });
+      assert.notEqual(bad.headers['x-request-id'], 'bad id with spaces');
+      assert.match(String(bad.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    });
+  });
+}
+
+describe('the cluster', () => {
+  it('serves from both workers', async () => {
+    const seen = new Set<string>();
+    // Each fresh connection goes to the next worker in the primary's round robin.
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const res = await h2once(cluster.http, '/api/health');
+      seen.add(String(res.json().worker));
+    }
+    assert.equal(seen.size, 2);
+  });
+
+  it('serves many concurrent streams on one HTTP/2 session', async () => {
+    const client = new H2Client(cluster.https, cluster.ca);
+    try {
+      const replies = await Promise.all(Array.from({ length: 50 }, () => client.request('/api/health')));
+      assert.deepEqual(new Set(replies.map((r) => r.status)), new Set([200]));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('logs one line per request with id, route, status, duration and worker', async () => {
+    const res = await h1.request(`${cluster.http}/api/health`, { headers: { 'x-request-id': 'log-check-1' } });
+    assert.equal(res.status, 200);
+    const line = await cluster.waitForLog((l) => l.msg === 'request' && l.requestId === 'log-check-1');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.route, '/api/health');
+    assert.equal(line.status, 200);
+    assert.equal(typeof line.durationMs, 'number');
+    assert.match(String(line.worker), /^\d+$/);
+  });
+
+  it('keeps the trace id of an incoming traceparent', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await h1.request(`${cluster.http}/api/health`, {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': 'trace-check-1' },
+    });
+    const line = await cluster.waitForLog((l) => l.requestId === 'trace-check-1');
+    assert.equal(line.traceId, traceId);
+  });
+
+  it('redacts Authorization and cookies from logs', async () => {
+    await h1.request(`${cluster.http}/api/nope`, {
+      headers: { authorization: 'Bearer secret-token-xyz', cookie: 'sid=secret', 'x-request-id': 'redact-1' },
+    });
+    await cluster.waitForLog((l) => l.requestId === 'redact-1');
+    const all = JSON.stringify(cluster.logs);
+    assert.ok(!all.includes('secret-token-xyz'));
+    assert.ok(!all.includes('sid=secret'));
+  });
+
+  it('serves the OpenAPI 3.1 contract listing its routes', async () => {
+    const res = await h1.request(`${cluster.http}/api/openapi.json`);
+    const doc = res.json<{ openapi: string; paths: Record<string, unknown> }>();
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok(doc.paths['/api/health']);
+    assert.ok(doc.paths['/api/ready']);
+  });
+
+  it('exposes aggregated metrics from the primary', async () => {
+    await h1.request(`${cluster.http}/api/health`);
+    const res = await fetch(cluster.metrics);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const name of [
+      'http_request_duration_seconds_bucket',
+      'http_requests_total',
+      'nodejs_eventloop_lag_seconds',
+      'pg_pool_connections',
+      'process_resident_memory_bytes',
+      'ferrite_workers',
+    ]) {
+      assert.ok(text.includes(name), `missing ${name}`);
+    }
+    const workers = new Set([...text.matchAll(/process_resident_memory_bytes\{worker="(\d+)"\}/g)].map((m) => m[1]));
+    assert.equal(workers.size, 2, 'memory is reported per worker');
+    assert.match(text, /http_requests_total\{[^}]*route="\/api\/health"[^}]*\} \d+/);
+  });
+});
