@@ -9,7 +9,10 @@ let cluster: RunningCluster;
 let db: TestDatabase;
 let h1: H1Client;
 
-type Send = (path: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<Reply>;
+type Send = (
+  path: string,
+  init?: { method?: string; headers?: Record<string, string>; body?: string },
+) => Promise<Reply>;
 
 before(async () => {
   db = await createTestDatabase();
@@ -147,7 +150,9 @@ describe('the cluster', () => {
   });
 
   it('logs one line per request with id, route, status, duration and worker', async () => {
-    const res = await h1.request(`${cluster.http}/api/health`, { headers: { 'x-request-id': 'log-check-1' } });
+    const res = await h1.request(`${cluster.http}/api/health`, {
+      headers: { 'x-request-id': 'log-check-1' },
+    });
     assert.equal(res.status, 200);
     const line = await cluster.waitForLog((l) => l.msg === 'request' && l.requestId === 'log-check-1');
     assert.equal(line.method, 'GET');
@@ -199,7 +204,9 @@ describe('the cluster', () => {
     ]) {
       assert.ok(text.includes(name), `missing ${name}`);
     }
-    const workers = new Set([...text.matchAll(/process_resident_memory_bytes\{worker="(\d+)"\}/g)].map((m) => m[1]));
+    const workers = new Set(
+      [...text.matchAll(/process_resident_memory_bytes\{worker="(\d+)"\}/g)].map((m) => m[1]),
+    );
     assert.equal(workers.size, 2, 'memory is reported per worker');
     assert.match(text, /http_requests_total\{[^}]*route="\/api\/health"[^}]*\} \d+/);
   });

@@ -19,6 +19,8 @@ export interface ServerOptions {
   h2MaxSessionMemoryMb: number;
 }
 
+// How long a draining worker keeps answering on open connections before closing idle ones.
+const DRAIN_GRACE_MS = 500;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /**
@@ -36,6 +38,8 @@ export class HttpServers {
   readonly #log: Logger;
   readonly #sockets = new Set<net.Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** HTTP/1.1 responses under way, so a drain can still mark them `Connection: close`. */
+  readonly #inFlight = new Set<ServerResponse>();
   #draining = false;
 
   constructor(app: Express, opts: ServerOptions, log: Logger) {
@@ -44,7 +48,11 @@ export class HttpServers {
     const onH2 = createH2Handler(app);
     const onH1 = (req: IncomingMessage, res: ServerResponse) => {
       // While draining, every response tells the client to open its next connection elsewhere.
-      if (this.#draining) res.setHeader('Connection', 'close');
+      if (this.#draining) res.shouldKeepAlive = false;
+      else {
+        this.#inFlight.add(res);
+        res.once('close', () => this.#inFlight.delete(res));
+      }
       app(req, res);
     };
 
@@ -119,7 +127,18 @@ export class HttpServers {
     session.on('error', (err) => this.#log.debug({ err }, 'http2 session error'));
     // An idle session is closed with GOAWAY, like an idle HTTP/1.1 keep-alive connection.
     session.setTimeout(this.#opts.keepAliveTimeoutMs, () => session.close());
-    if (this.#draining) session.close();
+    if (this.#draining) this.#closeSession(session);
+  }
+
+  /**
+   * Two-step GOAWAY, as RFC 9113 §6.8 suggests: first announce the shutdown with the highest
+   * stream id, so streams already on the wire are still served, then after the grace period
+   * send the real last stream id. A client never sees REFUSED_STREAM for a request it sent in time.
+   */
+  #closeSession(session: http2.ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+    setTimeout(() => session.close(), DRAIN_GRACE_MS).unref();
   }
 
   #sniff(socket: net.Socket): void {
@@ -178,9 +197,10 @@ export class HttpServers {
     const deadline = Date.now() + timeoutMs;
     if (this.cleartext.listening) this.cleartext.close();
     if (this.secure?.listening) net.Server.prototype.close.call(this.secure);
-    for (const session of this.#sessions) session.close();
+    for (const session of this.#sessions) this.#closeSession(session);
+    for (const res of this.#inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
 
-    await sleep(Math.min(500, timeoutMs / 4));
+    await sleep(Math.min(DRAIN_GRACE_MS, timeoutMs / 4));
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       this.h1.closeIdleConnections();
       // Present when allowHTTP1 is set; missing from @types/node.

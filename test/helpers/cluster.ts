@@ -129,7 +129,12 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
       return code;
     },
     workerPids() {
-      const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
+      let out = '';
+      try {
+        out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
+      } catch {
+        return []; // ps exits 1 when the primary has no children
+      }
       return out
         .split('\n')
         .filter((l) => l.includes('ferrite-worker'))

@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
+import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+
+let db: TestDatabase;
+
+before(async () => {
+  db = await createTestDatabase();
+});
+
+after(async () => {
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  tries = 200,
+): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await sleep(100);
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** Sends the headers and half a JSON body, then waits: a request that is in flight. */
+function openSlowRequest(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  let raw = '';
+  socket.on('data', (d) => {
+    raw += d;
+  });
+  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(raw)));
+  const body = '{"slow": "request body"}';
+  socket.write(
+    'POST /api/nope HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${body.length}\r\nX-Request-Id: slow-1\r\n\r\n${body.slice(0, 10)}`,
+  );
+  return { finish: () => socket.write(body.slice(10)), closed, socket };
+}
+
+describe('worker supervision', () => {
+  let cluster: RunningCluster;
+  let h1: H1Client;
+  before(async () => {
+    cluster = await startCluster({ env: { DATABASE_URL: db.url } });
+    killOnExit(cluster);
+    h1 = new H1Client();
+  });
+  after(async () => {
+    await h1.close();
+    assert.equal(await cluster.stop(), 0);
+  });
+
+  it('replaces a worker killed with SIGKILL and keeps answering', async () => {
+    const before = cluster.workerPids();
+    assert.equal(before.length, 2);
+    const victim = before[0] as number;
+    process.kill(victim, 'SIGKILL');
+    // The surviving worker answers while the replacement starts.
+    for (let i = 0; i < 10; i++) {
+      const res = await h1.request(`${cluster.http}/api/health`, { headers: { connection: 'close' } });
+      assert.equal(res.status, 200);
+    }
+    const after = await until('a replacement worker', () => {
+      const pids = cluster.workerPids();
+      return pids.length === 2 && !pids.includes(victim) ? pids : undefined;
+    });
+    assert.ok(after.includes(before[1] as number));
+    await cluster.waitForLog((l) => l.msg === 'worker ready' && !before.includes(l.pid as number));
+    const metrics = await (await fetch(cluster.metrics)).text();
+    assert.match(metrics, /ferrite_worker_restarts_total\{[^}]*reason="signal:SIGKILL"[^}]*\} 1/);
+  });
+
+  it('restarts every worker on SIGHUP with zero failed requests under a steady load', async () => {
+    const before = cluster.workerPids();
+    const failures: string[] = [];
+    let ok = 0;
+    let running = true;
+
+    const h1Loop = async () => {
+      while (running) {
+        try {
+          const res = await h1.request(`${cluster.http}/api/health`);
+          if (res.status === 200) ok++;
+          else failures.push(`h1 status ${res.status}`);
+        } catch (err) {
+          failures.push(`h1 ${(err as Error).message}`);
+        }
+      }
+    };
+    // An HTTP/2 client moves to a new connection when its session receives GOAWAY. Node's
+    // client refuses (REFUSED_STREAM) a request it queued in the same tick as the GOAWAY
+    // arrived, before sending it; RFC 9113 §8.7 makes such a request safe to retry, as
+    // browsers and curl do, so this client retries it once on the new connection.
+    const h2Loop = async () => {
+      let client = new H2Client(cluster.http);
+      const fresh = () => {
+        if (client.goaway || client.session.closed || client.session.destroyed) {
+          client = new H2Client(cluster.http);
+        }
+        return client;
+      };
+      while (running) {
+        let res: Reply;
+        try {
+          try {
+            res = await fresh().request('/api/health');
+          } catch (err) {
+            if (!/NGHTTP2_REFUSED_STREAM/.test((err as Error).message)) throw err;
+            res = await fresh().request('/api/health');
+          }
+          if (res.status === 200) ok++;
+          else failures.push(`h2 status ${res.status}`);
+        } catch (err) {
+          failures.push(`h2 ${(err as Error).message}`);
+        }
+      }
+      await client.close();
+    };
+
+    const loops = [h1Loop(), h1Loop(), h1Loop(), h2Loop(), h2Loop()];
+    await sleep(300);
+    const okBefore = ok;
+    process.kill(cluster.pid, 'SIGHUP');
+    const rollStart = cluster.logs.length;
+    try {
+      await cluster.waitForLog(
+        (l) => l.msg === 'rolling restart finished' && cluster.logs.indexOf(l) >= rollStart,
+        60_000,
+      );
+      await sleep(300);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+
+    assert.deepEqual(failures, []);
+    assert.ok(ok > okBefore, 'requests kept flowing');
+    const afterPids = cluster.workerPids();
+    assert.equal(afterPids.length, 2);
+    for (const pid of before) assert.ok(!afterPids.includes(pid), `worker ${pid} was replaced`);
+  });
+});
+
+describe('shutdown', () => {
+  it('finishes an in-flight request on SIGTERM, then exits 0 leaving no worker behind', async () => {
+    const cluster = await startCluster({ env: { DATABASE_URL: db.url } });
+    killOnExit(cluster);
+    const workers = cluster.workerPids();
+    const slow = openSlowRequest(cluster.ports.http);
+    await sleep(200);
+
+    cluster.process.kill('SIGTERM');
+    await cluster.waitForLog((l) => l.msg === 'worker draining');
+    // New connections are refused once the listeners close…
+    await until('the listener to close', async () => {
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = net.connect(cluster.ports.http, '127.0.0.1');
+        s.on('connect', () => {
+          s.destroy();
+          resolve(false);
+        });
+        s.on('error', () => resolve(true));
+      });
+      return refused || undefined;
+    });
+    // …while the request already in flight still gets its answer.
+    slow.finish();
+    const raw = await slow.closed;
+    assert.match(raw, /^HTTP\/1\.1 404 /);
+    assert.match(raw, /connection: close/i);
+    assert.match(raw, /"requestId":"slow-1"/);
+
+    assert.equal(await cluster.exited, 0);
+    for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} exited`);
+  });
+
+  it('sends GOAWAY to HTTP/2 sessions on SIGTERM', async () => {
+    const cluster = await startCluster({ env: { DATABASE_URL: db.url } });
+    killOnExit(cluster);
+    const client = new H2Client(cluster.http);
+    assert.equal((await client.request('/api/health')).status, 200);
+    const goaway = new Promise<number>((resolve) => client.session.once('goaway', (code) => resolve(code)));
+    cluster.process.kill('SIGTERM');
+    assert.equal(await goaway, 0, 'GOAWAY with NO_ERROR');
+    assert.equal(await cluster.exited, 0);
+  });
+
+  it('exits at once on a second signal', async () => {
+    const cluster = await startCluster({ env: { DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '60000' } });
+    killOnExit(cluster);
+    const workers = cluster.workerPids();
+    const slow = openSlowRequest(cluster.ports.http);
+    await sleep(200);
+    cluster.process.kill('SIGTERM');
+    await cluster.waitForLog((l) => l.msg === 'worker draining');
+    cluster.process.kill('SIGTERM');
+    assert.equal(await cluster.exited, 1);
+    assert.ok(cluster.logs.some((l) => l.msg === 'second signal; exiting now'));
+    slow.socket.destroy();
+    await until('workers to be gone', () => (workers.every((p) => !alive(p)) ? true : undefined));
+  });
+
+  it('gives up with a non-zero exit when workers crash in a loop', async () => {
+    const cluster = await startCluster({
+      workers: 1,
+      env: { DATABASE_URL: db.url, CRASH_LOOP_MAX: '3', CRASH_LOOP_WINDOW_MS: '60000' },
+    });
+    killOnExit(cluster);
+    const killed = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const pid = await until('a live worker', () => cluster.workerPids().find((p) => !killed.has(p)));
+      killed.add(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+    assert.equal(await cluster.exited, 1);
+    const fatal = cluster.logs.find((l) => l.level === 'fatal');
+    assert.match(String(fatal?.msg), /crash-looping/);
+  });
+});
