@@ -11,6 +11,8 @@ const LOCK_KEY = 0x66657272; // "ferr"
 const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
 export interface Migration {
+  /** The file name without `.sql`, e.g. `0001_users`. */
+  id: string;
   version: number;
   name: string;
   sql: string;
@@ -29,7 +31,7 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
       throw new Error(`duplicate migration version ${version}`);
     }
     const checksum = createHash('sha256').update(sql).digest('hex');
-    migrations.push({ version, name: match[2] as string, sql, checksum });
+    migrations.push({ id: file.slice(0, -4), version, name: match[2] as string, sql, checksum });
   }
   return migrations;
 }
@@ -66,7 +68,7 @@ export async function migrate(
       const checksum = applied.get(m.version);
       if (checksum !== undefined) {
         if (checksum !== m.checksum) {
-          throw new Error(`migration ${m.version}_${m.name} changed after it was applied`);
+          throw new Error(`migration ${m.id} changed after it was applied`);
         }
         continue;
       }
@@ -81,7 +83,7 @@ export async function migrate(
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${m.version}_${m.name} failed`, { cause: err });
+        throw new Error(`migration ${m.id} failed`, { cause: err });
       }
       log.info({ version: m.version, name: m.name }, 'migration applied');
       ran.push(m.version);

@@ -1,6 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type ErrorCode, toProblem } from '../errors.ts';
 
+// Conditions logged once where they start (pool, drain), not once per request they affect.
+const EXPECTED_OUTAGES = new Set<ErrorCode>(['DATABASE_UNAVAILABLE', 'SHUTTING_DOWN']);
+
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
 // body-parser and raw-body report their failures with a `type`; each maps to one code.
@@ -59,7 +62,7 @@ export function errorHandler(exposeErrors: boolean) {
         extensions: exposeErrors && err instanceof Error ? { stack: err.stack } : undefined,
         cause: err,
       });
-    } else if (appErr.status >= 500) {
+    } else if (appErr.status >= 500 && !EXPECTED_OUTAGES.has(appErr.code)) {
       req.log.warn({ code: appErr.code, err: appErr.cause ?? appErr }, appErr.message);
     }
     if (res.headersSent) {
