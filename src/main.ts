@@ -3,6 +3,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { ensureDevCertificate } from './http/tls-cert.ts';
 import { createLogger } from './log.ts';
+import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
 
 process.title = 'ferrite-primary';
@@ -19,6 +20,7 @@ try {
 }
 
 const log = createLogger(cfg.LOG_LEVEL, { role: 'primary' });
+writePidFile(cfg.DATA_DIR);
 let embedded: EmbeddedPostgres | undefined;
 let primary: Primary | undefined;
 

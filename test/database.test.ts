@@ -77,7 +77,10 @@ describe('migrations', () => {
   before(async () => {
     db = await createTestDatabase();
     dir = await mkdtemp(path.join(tmpdir(), 'ferrite-migrations-'));
-    await writeFile(path.join(dir, '0001_items.sql'), 'CREATE TABLE items (id serial PRIMARY KEY, name text);');
+    await writeFile(
+      path.join(dir, '0001_items.sql'),
+      'CREATE TABLE items (id serial PRIMARY KEY, name text);',
+    );
     await writeFile(path.join(dir, '0002_seed.sql'), "INSERT INTO items (name) VALUES ('first');");
   });
 
@@ -115,7 +118,10 @@ describe('migrations', () => {
     const bad = await mkdtemp(path.join(tmpdir(), 'ferrite-migrations-'));
     try {
       await writeFile(path.join(bad, '0001_ok.sql'), 'CREATE TABLE ok (id int);');
-      await writeFile(path.join(bad, '0002_bad.sql'), 'CREATE TABLE half (id int); SELECT nope FROM missing;');
+      await writeFile(
+        path.join(bad, '0002_bad.sql'),
+        'CREATE TABLE half (id int); SELECT nope FROM missing;',
+      );
       await assert.rejects(migrate(other.url, silent, bad), /0002_bad failed/);
       const client = new pg.Client({ connectionString: other.url });
       await client.connect();
