@@ -62,13 +62,13 @@ describe('configuration', () => {
 
   it('documents every key in the README configuration table', () => {
     for (const key of Object.keys(configSchema.shape)) {
-      assert.match(readme, new RegExp(`^\\| \`${key}\` \\|`, 'm'), `README lacks ${key}`);
+      assert.match(readme, new RegExp(`^\\|\\s*\`${key}\`\\s*\\|`, 'm'), `README lacks ${key}`);
     }
   });
 
   it('documents every error code in the README', () => {
     for (const code of Object.keys(errorCodes)) {
-      assert.match(readme, new RegExp(`^\\| \`${code}\` \\|`, 'm'), `README lacks ${code}`);
+      assert.match(readme, new RegExp(`^\\|\\s*\`${code}\`\\s*\\|`, 'm'), `README lacks ${code}`);
     }
   });
 });

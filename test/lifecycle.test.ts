@@ -73,7 +73,9 @@ describe('worker supervision', () => {
     assert.equal(before.length, 2);
     const victim = before[0] as number;
     process.kill(victim, 'SIGKILL');
-    // The surviving worker answers while the replacement starts.
+    // Once the primary has seen the death (a connection it hands to a worker in that instant
+    // is lost with it), the surviving worker answers while the replacement starts.
+    await cluster.waitForLog((l) => l.msg === 'worker died; replacing it');
     for (let i = 0; i < 10; i++) {
       const res = await h1.request(`${cluster.http}/api/health`, { headers: { connection: 'close' } });
       assert.equal(res.status, 200);

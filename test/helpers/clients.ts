@@ -29,7 +29,12 @@ function reply(status: number, headers: Reply['headers'], body: Buffer): Reply {
 export class H1Client {
   readonly agent: Agent;
   constructor(ca?: Buffer) {
-    this.agent = new Agent({ connect: ca ? { ca } : {}, allowH2: false });
+    this.agent = new Agent({
+      connect: ca ? { ca } : {},
+      allowH2: false,
+      headersTimeout: 15_000,
+      bodyTimeout: 15_000,
+    });
   }
   async request(url: string, init: RequestInit = {}): Promise<Reply> {
     const res = await request(url, {
