@@ -1,0 +1,68 @@
+// Start-up of the primary: configuration, embedded Postgres, migrations, dev certificate, then the cluster.
+import { type Config, ConfigError, parseConfig } from './config.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
+import { migrate } from './db/migrate.ts';
+import { ensureDevCertificate } from './http/tls-cert.ts';
+import { createLogger } from './log.ts';
+import { writePidFile } from './pidfile.ts';
+import { Primary } from './primary.ts';
+
+process.title = 'ferrite-primary';
+
+let cfg: Config;
+try {
+  cfg = parseConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ferrite: ${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw err;
+}
+
+const log = createLogger(cfg.LOG_LEVEL, { role: 'primary' });
+writePidFile(cfg.DATA_DIR);
+let embedded: EmbeddedPostgres | undefined;
+let primary: Primary | undefined;
+
+const stopEmbedded = async () => {
+  const pg = embedded;
+  embedded = undefined;
+  await pg?.stop();
+};
+
+// Signals that arrive before the primary exists still leave nothing running behind.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (primary) return primary.onStopSignal(signal);
+    log.info({ signal }, 'stopped during start-up');
+    void stopEmbedded().finally(() => process.exit(0));
+  });
+}
+process.on('SIGHUP', () => void primary?.reload());
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'uncaught exception in the primary');
+  void stopEmbedded().finally(() => process.exit(1));
+});
+
+try {
+  const workerEnv: Record<string, string> = {};
+  let databaseUrl = cfg.DATABASE_URL;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(cfg.DATA_DIR, cfg.EMBEDDED_PG_PORT, log);
+    databaseUrl = embedded.url;
+    workerEnv.DATABASE_URL = databaseUrl;
+  }
+  await migrate(databaseUrl, log);
+  if (cfg.HTTPS_PORT > 0 && !cfg.TLS_CERT) {
+    const files = await ensureDevCertificate(cfg.DATA_DIR, log);
+    workerEnv.TLS_CERT = files.cert;
+    workerEnv.TLS_KEY = files.key;
+  }
+  primary = new Primary({ config: cfg, log, workerEnv, onStopped: stopEmbedded });
+  await primary.start();
+} catch (err) {
+  log.fatal({ err }, 'start-up failed');
+  await stopEmbedded().catch(() => undefined);
+  process.exit(1);
+}
