@@ -237,6 +237,16 @@ for (const [name, client] of Object.entries(clients)) {
       assert.deepEqual(where, ['body /admin', 'body /email', 'path /id', 'query /extra', 'query /limit']);
     });
 
+    it('answers a path parameter that is not valid percent-encoding with 400', async () => {
+      const res = await client()('/items/%E0%A4%A', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"email":"a@b.co"}',
+      });
+      assert.equal(res.status, 400);
+      assert.equal(res.json().code, 'BAD_REQUEST');
+    });
+
     it('requires a JSON body and rejects other media types', async () => {
       const missing = await client()('/items/1', { method: 'POST' });
       assert.equal(missing.status, 400);

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, type ErrorCode, toProblem } from '../errors.ts';
+import { AppError, type ErrorCode, errorCodes, toProblem } from '../errors.ts';
 
 // Conditions logged once where they start (pool, drain), not once per request they affect.
 const EXPECTED_OUTAGES = new Set<ErrorCode>(['DATABASE_UNAVAILABLE', 'SHUTTING_DOWN']);
@@ -31,6 +31,13 @@ function toAppError(err: unknown): AppError | undefined {
           ? 'The request body is not valid JSON.'
           : (err as Error).message;
     return new AppError(code, { detail, cause: err });
+  }
+  // Client errors raised by express and its router, e.g. a path parameter that is not valid
+  // percent-encoding (a plain Error with status 400).
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = (Object.keys(errorCodes) as ErrorCode[]).find((c) => errorCodes[c].status === status);
+    return new AppError(code ?? 'BAD_REQUEST', { detail: (err as Error).message, cause: err });
   }
   return undefined;
 }
