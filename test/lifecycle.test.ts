@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { alive } from '../src/db/embedded.ts';
 import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
@@ -16,15 +17,6 @@ after(async () => {
   await db?.drop();
   await stopPostgresServer();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until<T>(
   what: string,

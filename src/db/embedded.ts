@@ -28,7 +28,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
