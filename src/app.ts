@@ -8,6 +8,10 @@ import { errorHandler, notFound } from './http/problem.ts';
 import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
+import { LoginLimiter } from './modules/auth/auth.limiter.ts';
+import { authRoutes } from './modules/auth/auth.routes.ts';
+import { createAuthService } from './modules/auth/auth.service.ts';
+import { AccessTokens } from './modules/auth/auth.tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 
 export interface AppDeps {
@@ -45,8 +49,18 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(express.json({ limit: config.BODY_LIMIT_BYTES, strict: true }));
 
+  const tokens = new AccessTokens(config);
+  const auth = createAuthService({
+    db: deps.db,
+    config,
+    tokens,
+    limiter: new LoginLimiter(deps.db, config),
+    log: deps.log,
+  });
+
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
+    ...authRoutes(auth, tokens),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 

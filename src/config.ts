@@ -61,6 +61,23 @@ export const configSchema = z.object({
   TRUST_PROXY: z.string().default('loopback'),
   DB_RETRY_AFTER_SECONDS: int(5, 1, 3600),
   EXPOSE_ERRORS: bool(false),
+  JWT_ALGORITHM: z.enum(['HS256', 'EdDSA']).default('HS256'),
+  JWT_SECRET: optionalString,
+  JWT_PRIVATE_KEY_FILE: optionalString,
+  JWT_PUBLIC_KEY_FILE: optionalString,
+  JWT_KEY_ID: z.string().min(1).max(64).default('ferrite-1'),
+  JWT_ISSUER: z.string().min(1).default('ferrite'),
+  JWT_AUDIENCE: z.string().min(1).default('ferrite'),
+  ACCESS_TOKEN_TTL_SECONDS: int(900, 30, 86_400),
+  REFRESH_TOKEN_TTL_SECONDS: int(2_592_000, 60),
+  ARGON2_MEMORY_KIB: int(19_456, 8, 4_194_304),
+  ARGON2_TIME_COST: int(2, 1, 100),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  REGISTRATION_ENABLED: bool(true),
+  DEFAULT_SCOPES: z.string().default('miner:read,projects:read,projects:write'),
+  LOGIN_MAX_FAILURES_PER_EMAIL: int(5, 1),
+  LOGIN_MAX_ATTEMPTS_PER_IP: int(50, 1),
+  LOGIN_WINDOW_SECONDS: int(900, 1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -89,11 +106,45 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.HEADERS_TIMEOUT_MS > cfg.REQUEST_TIMEOUT_MS) {
     issues.push('HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS');
   }
+  if (cfg.JWT_ALGORITHM === 'EdDSA' && !(cfg.JWT_PRIVATE_KEY_FILE && cfg.JWT_PUBLIC_KEY_FILE)) {
+    issues.push('JWT_PRIVATE_KEY_FILE/JWT_PUBLIC_KEY_FILE: EdDSA needs both');
+  }
+  if (cfg.NODE_ENV === 'production' && cfg.JWT_ALGORITHM === 'HS256') {
+    const weak = weakSecret(cfg.JWT_SECRET);
+    if (weak) issues.push(`JWT_SECRET: ${weak} (required in production)`);
+  }
+  for (const scope of cfg.DEFAULT_SCOPES.split(',').filter(Boolean)) {
+    if (!(SCOPES as readonly string[]).includes(scope)) issues.push(`DEFAULT_SCOPES: unknown scope ${scope}`);
+  }
   if (cfg.HTTP_PORT === 0 && cfg.HTTPS_PORT === 0) {
     issues.push('HTTP_PORT/HTTPS_PORT: at least one listener must be on');
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze({ ...cfg, DATA_DIR: path.resolve(cfg.DATA_DIR) });
+}
+
+/** Every scope a token can carry; `admin` implies all others. */
+export const SCOPES = [
+  'admin',
+  'miner:read',
+  'miner:control',
+  'node:rpc',
+  'task:read',
+  'task:write',
+  'trade:read',
+  'trade:write',
+  'projects:read',
+  'projects:write',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Why a signing secret is unacceptable in production, or undefined when it is fine. */
+export function weakSecret(secret: string | undefined): string | undefined {
+  if (!secret) return 'missing';
+  if (secret.length < 32) return 'shorter than 32 characters';
+  if (new Set(secret).size < 10) return 'too few distinct characters';
+  if (/^(change.?me|secret|password|example|test|dev)/i.test(secret)) return 'a placeholder value';
+  return undefined;
 }
 
 let cached: Config | undefined;

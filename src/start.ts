@@ -6,6 +6,7 @@ import { ensureDevCertificate } from './http/tls-cert.ts';
 import { createLogger } from './log.ts';
 import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
+import { ensureDevJwtSecret } from './secrets.ts';
 
 process.title = 'ferrite-primary';
 
@@ -58,6 +59,9 @@ try {
     const files = await ensureDevCertificate(cfg.DATA_DIR, log);
     workerEnv.TLS_CERT = files.cert;
     workerEnv.TLS_KEY = files.key;
+  }
+  if (cfg.JWT_ALGORITHM === 'HS256' && !cfg.JWT_SECRET) {
+    workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
   primary = new Primary({ config: cfg, log, workerEnv, onStopped: stopEmbedded });
   await primary.start();

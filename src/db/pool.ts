@@ -2,6 +2,14 @@ import pg from 'pg';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
+/** What repositories need: the pool-backed Database or a transaction's client. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+}
+
 export interface PoolOptions {
   connectionString: string;
   max: number;
@@ -40,7 +48,7 @@ export function isUnavailableError(err: unknown): boolean {
  * The worker's pool. While the database is known to be down, queries fail at once with a 503
  * instead of each waiting for a connect timeout; a background probe notices the recovery.
  */
-export class Database {
+export class Database implements Queryable {
   readonly pool: pg.Pool;
   readonly #log: Logger;
   readonly #retryAfter: number;
@@ -96,7 +104,7 @@ export class Database {
   }
 
   /** Runs `fn` inside a transaction on one client; rolls back on any error. */
-  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
     if (this.#down) throw this.unavailable();
     let client: pg.PoolClient;
     try {

@@ -1,0 +1,89 @@
+import type { Queryable } from '../../db/pool.ts';
+
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  scopes: string[];
+  created_at: Date;
+}
+
+export interface RefreshTokenRow {
+  id: string;
+  family_id: string;
+  user_id: string;
+  expires_at: Date;
+  used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/** Inserts a user; resolves undefined when the email is taken. */
+export async function insertUser(
+  db: Queryable,
+  user: { email: string; passwordHash: string; scopes: string[] },
+): Promise<UserRow | undefined> {
+  const res = await db.query<UserRow>(
+    `INSERT INTO users (email, password_hash, scopes) VALUES ($1, $2, $3)
+     ON CONFLICT (email) DO NOTHING
+     RETURNING id, email, password_hash, scopes, created_at`,
+    [user.email, user.passwordHash, user.scopes],
+  );
+  return res.rows[0];
+}
+
+export async function findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
+  const res = await db.query<UserRow>(
+    'SELECT id, email, password_hash, scopes, created_at FROM users WHERE email = $1',
+    [email],
+  );
+  return res.rows[0];
+}
+
+export async function findUserById(db: Queryable, id: string): Promise<UserRow | undefined> {
+  const res = await db.query<UserRow>(
+    'SELECT id, email, password_hash, scopes, created_at FROM users WHERE id = $1',
+    [id],
+  );
+  return res.rows[0];
+}
+
+/** Replaces a hash only if it is still the one we verified, so a concurrent change wins. */
+export async function updatePasswordHash(db: Queryable, id: string, from: string, to: string): Promise<void> {
+  await db.query(
+    'UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2',
+    [id, from, to],
+  );
+}
+
+export async function insertRefreshToken(
+  db: Queryable,
+  t: { hash: Buffer; familyId: string; parentId: string | null; userId: string; ttlSeconds: number },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO refresh_tokens (token_hash, family_id, parent_id, user_id, expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+    [t.hash, t.familyId, t.parentId, t.userId, t.ttlSeconds],
+  );
+}
+
+/** Locks the token's row for the rest of the transaction. */
+export async function lockRefreshToken(db: Queryable, hash: Buffer): Promise<RefreshTokenRow | undefined> {
+  const res = await db.query<RefreshTokenRow>(
+    `SELECT id, family_id, user_id, expires_at, used_at, revoked_at
+     FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+    [hash],
+  );
+  return res.rows[0];
+}
+
+export async function markRefreshTokenUsed(db: Queryable, id: string): Promise<void> {
+  await db.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [id]);
+}
+
+export async function revokeFamily(db: Queryable, familyId: string): Promise<number> {
+  const res = await db.query(
+    'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
+    [familyId],
+  );
+  return res.rowCount ?? 0;
+}

@@ -1,0 +1,167 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../../config.ts';
+import type { Database } from '../../db/pool.ts';
+import { AppError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { type Argon2Params, hashPassword, needsRehash, verifyPassword } from '../../native/argon2.ts';
+import type { LoginLimiter } from './auth.limiter.ts';
+import * as repo from './auth.repo.ts';
+import type { AccessTokens } from './auth.tokens.ts';
+
+export interface TokenPair {
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  refreshToken: string;
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  scopes: string[];
+  createdAt: string;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function normaliseEmail(raw: string): string {
+  return raw.trim().toLowerCase();
+}
+
+function invalidEmail(): AppError {
+  return new AppError('VALIDATION_FAILED', {
+    detail: 'body /email: must be an email address',
+    extensions: { errors: [{ in: 'body', path: '/email', message: 'must be an email address' }] },
+  });
+}
+
+function invalidCredentials(): AppError {
+  return new AppError('UNAUTHORIZED', { detail: 'Invalid email or password.' });
+}
+
+function invalidRefresh(): AppError {
+  return new AppError('UNAUTHORIZED', { detail: 'The refresh token is invalid, expired or revoked.' });
+}
+
+// Refresh tokens are 256 random bits; an unsalted SHA-256 is enough to keep them unusable if
+// the table leaks (nothing to brute-force), and it is a fast, indexed lookup.
+export function hashRefreshToken(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+export interface AuthDeps {
+  db: Database;
+  config: Config;
+  tokens: AccessTokens;
+  limiter: LoginLimiter;
+  log: Logger;
+}
+
+export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps) {
+  const argon2: Argon2Params = {
+    memoryCost: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM,
+  };
+  const defaultScopes = config.DEFAULT_SCOPES.split(',').filter(Boolean);
+  // Verified against when the email is unknown, so both failures cost the same.
+  let dummyHash: Promise<string> | undefined;
+
+  async function issuePair(
+    user: { id: string; scopes: string[] },
+    family: { id: string; parentId: string | null },
+    client: Parameters<typeof repo.insertRefreshToken>[0] = db,
+  ): Promise<TokenPair> {
+    const refreshToken = randomBytes(32).toString('base64url');
+    await repo.insertRefreshToken(client, {
+      hash: hashRefreshToken(refreshToken),
+      familyId: family.id,
+      parentId: family.parentId,
+      userId: user.id,
+      ttlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+    });
+    const accessToken = await tokens.issue(user);
+    return { accessToken, tokenType: 'Bearer', expiresIn: tokens.ttlSeconds, refreshToken };
+  }
+
+  return {
+    async register(input: { email: string; password: string }): Promise<PublicUser> {
+      if (!config.REGISTRATION_ENABLED) {
+        throw new AppError('FORBIDDEN', {
+          detail: 'Registration is closed; ask an operator for an account.',
+        });
+      }
+      return this.createUser({ ...input, scopes: defaultScopes });
+    },
+
+    async createUser(input: { email: string; password: string; scopes: string[] }): Promise<PublicUser> {
+      const email = normaliseEmail(input.email);
+      if (!EMAIL.test(email) || email.length > 254) throw invalidEmail();
+      const passwordHash = await hashPassword(input.password, argon2);
+      const row = await repo.insertUser(db, { email, passwordHash, scopes: input.scopes });
+      if (!row) throw new AppError('CONFLICT', { detail: 'An account with this email already exists.' });
+      return { id: row.id, email: row.email, scopes: row.scopes, createdAt: row.created_at.toISOString() };
+    },
+
+    async login(input: { email: string; password: string }, ip: string): Promise<TokenPair> {
+      const email = normaliseEmail(input.email);
+      await limiter.admit(ip, email);
+      const user = await repo.findUserByEmail(db, email);
+      dummyHash ??= hashPassword(randomBytes(16).toString('hex'), argon2);
+      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash), input.password);
+      if (!user || !ok) {
+        await limiter.failed(email);
+        throw invalidCredentials();
+      }
+      await limiter.succeeded(email);
+      if (needsRehash(user.password_hash, argon2)) {
+        const upgraded = await hashPassword(input.password, argon2);
+        await repo.updatePasswordHash(db, user.id, user.password_hash, upgraded);
+        log.info({ userId: user.id }, 'password hash upgraded to current argon2 parameters');
+      }
+      return issuePair(user, { id: randomUUID(), parentId: null });
+    },
+
+    /** Rotates a refresh token; a reused one revokes its whole family (and answers 401). */
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const hash = hashRefreshToken(refreshToken);
+      const outcome = await db.transaction(async (client) => {
+        const row = await repo.lockRefreshToken(client, hash);
+        if (!row || row.revoked_at || row.expires_at.getTime() <= Date.now())
+          return { kind: 'invalid' as const };
+        if (row.used_at) {
+          const revoked = await repo.revokeFamily(client, row.family_id);
+          return { kind: 'reused' as const, familyId: row.family_id, userId: row.user_id, revoked };
+        }
+        const user = await repo.findUserById(client, row.user_id);
+        if (!user) return { kind: 'invalid' as const };
+        await repo.markRefreshTokenUsed(client, row.id);
+        const pair = await issuePair(user, { id: row.family_id, parentId: row.id }, client);
+        return { kind: 'ok' as const, pair };
+      });
+      if (outcome.kind === 'ok') return outcome.pair;
+      if (outcome.kind === 'reused') {
+        log.warn(
+          { userId: outcome.userId, familyId: outcome.familyId, revoked: outcome.revoked },
+          'refresh token reused; family revoked',
+        );
+      }
+      throw invalidRefresh();
+    },
+
+    async logout(refreshToken: string): Promise<void> {
+      await db.transaction(async (client) => {
+        const row = await repo.lockRefreshToken(client, hashRefreshToken(refreshToken));
+        if (row) await repo.revokeFamily(client, row.family_id);
+      });
+    },
+
+    async me(userId: string): Promise<{ id: string; email: string; scopes: string[] }> {
+      const user = await repo.findUserById(db, userId);
+      if (!user) throw new AppError('UNAUTHORIZED', { detail: 'The account no longer exists.' });
+      return { id: user.id, email: user.email, scopes: user.scopes };
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

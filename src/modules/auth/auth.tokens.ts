@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { NextFunction, Request, Response } from 'express';
+import type { Config, Scope } from '../../config.ts';
+import { AppError } from '../../errors.ts';
+import { decodeHeader, type JwtAlgorithm, signJwt, verifyJwtSync } from '../../native/jwt.ts';
+
+export interface AuthUser {
+  id: string;
+  scopes: string[];
+  tokenId: string;
+}
+
+declare global {
+  namespace Express {
+    interface Request {
+      user?: AuthUser;
+    }
+  }
+}
+
+// Clock skew tolerated on exp/iat between hosts.
+const LEEWAY_SECONDS = 30;
+
+function unauthorized(detail: string): AppError {
+  return new AppError('UNAUTHORIZED', {
+    detail,
+    headers: { 'WWW-Authenticate': 'Bearer realm="ferrite", error="invalid_token"' },
+  });
+}
+
+/** Access tokens (JWT) signed and verified by the Rust addon, with one allowed algorithm and key id. */
+export class AccessTokens {
+  readonly #alg: JwtAlgorithm;
+  readonly #signKey: string | Buffer;
+  readonly #verifyKey: string | Buffer;
+  readonly #kid: string;
+  readonly #iss: string;
+  readonly #aud: string;
+  readonly ttlSeconds: number;
+
+  constructor(cfg: Config) {
+    this.#alg = cfg.JWT_ALGORITHM;
+    if (cfg.JWT_ALGORITHM === 'EdDSA') {
+      this.#signKey = readFileSync(cfg.JWT_PRIVATE_KEY_FILE as string);
+      this.#verifyKey = readFileSync(cfg.JWT_PUBLIC_KEY_FILE as string);
+    } else {
+      if (!cfg.JWT_SECRET) throw new Error('JWT_SECRET is required for HS256');
+      this.#signKey = cfg.JWT_SECRET;
+      this.#verifyKey = cfg.JWT_SECRET;
+    }
+    this.#kid = cfg.JWT_KEY_ID;
+    this.#iss = cfg.JWT_ISSUER;
+    this.#aud = cfg.JWT_AUDIENCE;
+    this.ttlSeconds = cfg.ACCESS_TOKEN_TTL_SECONDS;
+  }
+
+  async issue(user: { id: string; scopes: readonly string[] }): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return signJwt(
+      {
+        sub: user.id,
+        scope: user.scopes.join(' '),
+        iat: now,
+        exp: now + this.ttlSeconds,
+        jti: randomUUID(),
+        iss: this.#iss,
+        aud: this.#aud,
+      },
+      this.#signKey,
+      { algorithm: this.#alg, keyId: this.#kid },
+    );
+  }
+
+  /** Verifies signature, algorithm, key id, issuer, audience and expiry; any failure is a 401. */
+  verify(token: string): AuthUser {
+    let header: ReturnType<typeof decodeHeader>;
+    try {
+      header = decodeHeader(token);
+    } catch {
+      throw unauthorized('The access token is malformed.');
+    }
+    if (header.algorithm !== this.#alg)
+      throw unauthorized('The access token uses an algorithm not accepted here.');
+    if (header.keyId !== this.#kid) throw unauthorized('The access token was signed with an unknown key.');
+    let claims: Record<string, unknown>;
+    try {
+      claims = verifyJwtSync(token, this.#verifyKey, {
+        algorithms: [this.#alg],
+        iss: [this.#iss],
+        aud: [this.#aud],
+        leeway: LEEWAY_SECONDS,
+        validateExp: true,
+        requiredSpecClaims: ['exp', 'sub', 'iss', 'aud'],
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : 'invalid';
+      throw unauthorized(
+        reason === 'ExpiredSignature' ? 'The access token has expired.' : 'The access token is invalid.',
+      );
+    }
+    const { sub, scope, jti, iat } = claims;
+    if (typeof sub !== 'string' || typeof scope !== 'string' || typeof jti !== 'string') {
+      throw unauthorized('The access token lacks required claims.');
+    }
+    if (typeof iat === 'number' && iat > Date.now() / 1000 + LEEWAY_SECONDS) {
+      throw unauthorized('The access token was issued in the future.');
+    }
+    return { id: sub, scopes: scope.split(' ').filter(Boolean), tokenId: jti };
+  }
+}
+
+/** Requires `Authorization: Bearer <access token>`; sets req.user. */
+export function authenticate(tokens: AccessTokens) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer ([A-Za-z0-9_.=-]+)$/.exec(header) : null;
+    if (!m) {
+      next(unauthorized('Send an access token as "Authorization: Bearer <token>".'));
+      return;
+    }
+    req.user = tokens.verify(m[1] as string);
+    next();
+  };
+}
+
+export function hasScopes(granted: readonly string[], required: readonly Scope[]): boolean {
+  return granted.includes('admin') || required.every((s) => granted.includes(s));
+}
+
+/** 403 unless the authenticated user holds every scope listed (admin holds all). */
+export function requireScope(...required: Scope[]) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.user) {
+      next(unauthorized('Authentication required.'));
+      return;
+    }
+    if (!hasScopes(req.user.scopes, required)) {
+      next(
+        new AppError('FORBIDDEN', {
+          detail: `This requires the scope${required.length > 1 ? 's' : ''} ${required.join(', ')}.`,
+          extensions: { requiredScopes: required },
+        }),
+      );
+      return;
+    }
+    next();
+  };
+}
