@@ -37,6 +37,22 @@ export function alive(pid: number): boolean {
   }
 }
 
+function urlFor(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
+}
+
+/** The URL of the embedded server under `dataDir` when one is running (e.g. the service's). */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | undefined> {
+  const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  // postmaster.pid: line 1 the pid, line 4 the port.
+  const lines = (await readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number.parseInt(lines[0] ?? '', 10);
+  const port = Number.parseInt(lines[3] ?? '', 10);
+  if (!Number.isInteger(pid) || !alive(pid) || !Number.isInteger(port)) return undefined;
+  return urlFor(port);
+}
+
 /** A postmaster left behind by a primary that was killed outright is shut down before we start. */
 async function stopLeftover(dir: string, log: Logger): Promise<void> {
   const pidFile = path.join(dir, 'postmaster.pid');
@@ -108,7 +124,7 @@ export async function startEmbeddedPostgres(
     await client.end();
   }
 
-  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
+  const url = urlFor(port);
   log.info({ port, dir }, 'embedded postgres started');
   return { url, port, stop: () => server.stop() };
 }

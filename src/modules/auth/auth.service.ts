@@ -28,6 +28,10 @@ export function normaliseEmail(raw: string): string {
   return raw.trim().toLowerCase();
 }
 
+export function isEmail(email: string): boolean {
+  return EMAIL.test(email) && email.length <= 254;
+}
+
 function invalidEmail(): AppError {
   return new AppError('VALIDATION_FAILED', {
     detail: 'body /email: must be an email address',
@@ -96,7 +100,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
 
     async createUser(input: { email: string; password: string; scopes: string[] }): Promise<PublicUser> {
       const email = normaliseEmail(input.email);
-      if (!EMAIL.test(email) || email.length > 254) throw invalidEmail();
+      if (!isEmail(email)) throw invalidEmail();
       const passwordHash = await hashPassword(input.password, argon2);
       const row = await repo.insertUser(db, { email, passwordHash, scopes: input.scopes });
       if (!row) throw new AppError('CONFLICT', { detail: 'An account with this email already exists.' });
