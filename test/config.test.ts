@@ -55,6 +55,30 @@ describe('configuration', () => {
     assert.throws(() => parseConfig({ TLS_CERT: '/x.pem' }), /TLS_CERT\/TLS_KEY/);
   });
 
+  it('refuses to run in production without a strong JWT_SECRET', () => {
+    assert.throws(() => parseConfig({ NODE_ENV: 'production' }), /JWT_SECRET: missing/);
+    assert.throws(() => parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'short' }), /JWT_SECRET: shorter/);
+    assert.throws(
+      () => parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'changeme-changeme-changeme-changeme-123' }),
+      /JWT_SECRET: a placeholder/,
+    );
+    assert.throws(
+      () => parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(40) }),
+      /JWT_SECRET: too few/,
+    );
+    const ok = parseConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'q8Vf2LzR7xWp1Nc4Tb9Hs6Km3Dj0Ga5Ye8Uo2Ii7',
+    });
+    assert.equal(ok.NODE_ENV, 'production');
+    assert.doesNotThrow(() => parseConfig({ NODE_ENV: 'development' }));
+  });
+
+  it('rejects unknown default scopes and EdDSA without its keys', () => {
+    assert.throws(() => parseConfig({ DEFAULT_SCOPES: 'miner:read,root' }), /unknown scope root/);
+    assert.throws(() => parseConfig({ JWT_ALGORITHM: 'EdDSA' }), /EdDSA needs both/);
+  });
+
   it('divides the pool budget between workers, at least two each', () => {
     assert.equal(poolSizePerWorker({ PG_POOL_TOTAL: 20, WORKERS: 4 }), 5);
     assert.equal(poolSizePerWorker({ PG_POOL_TOTAL: 3, WORKERS: 4 }), 2);

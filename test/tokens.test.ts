@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../src/config.ts';
+import { AppError } from '../src/errors.ts';
+import { AccessTokens, hasScopes } from '../src/modules/auth/auth.tokens.ts';
+
+let dir: string;
+let eddsa: AccessTokens;
+let publicPem: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'ferrite-keys-'));
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  await writeFile(path.join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  await writeFile(path.join(dir, 'public.pem'), publicPem);
+  eddsa = new AccessTokens(
+    parseConfig({
+      JWT_ALGORITHM: 'EdDSA',
+      JWT_PRIVATE_KEY_FILE: path.join(dir, 'private.pem'),
+      JWT_PUBLIC_KEY_FILE: path.join(dir, 'public.pem'),
+    }),
+  );
+});
+
+after(() => rm(dir, { recursive: true, force: true }));
+
+function rejects401(fn: () => unknown) {
+  assert.throws(fn, (err) => err instanceof AppError && err.status === 401);
+}
+
+function hs256(header: object, claims: object, key: string | Buffer): string {
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${enc(header)}.${enc(claims)}`;
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
+}
+
+describe('access tokens with EdDSA', () => {
+  it('verifies what it issues', async () => {
+    const token = await eddsa.issue({ id: 'user-1', scopes: ['miner:read', 'node:rpc'] });
+    const user = eddsa.verify(token);
+    assert.equal(user.id, 'user-1');
+    assert.deepEqual(user.scopes, ['miner:read', 'node:rpc']);
+  });
+
+  it('rejects an HS256 token keyed with the public key (algorithm confusion)', () => {
+    const now = Math.floor(Date.now() / 1000);
+    const forged = hs256(
+      { alg: 'HS256', typ: 'JWT', kid: 'ferrite-1' },
+      { sub: 'attacker', scope: 'admin', iat: now, exp: now + 60, jti: 'x', iss: 'ferrite', aud: 'ferrite' },
+      publicPem,
+    );
+    rejects401(() => eddsa.verify(forged));
+  });
+
+  it('rejects a token whose payload was altered', async () => {
+    const token = await eddsa.issue({ id: 'user-1', scopes: ['miner:read'] });
+    const [h, , s] = token.split('.');
+    const payload = Buffer.from(JSON.stringify({ sub: 'user-1', scope: 'admin' })).toString('base64url');
+    rejects401(() => eddsa.verify(`${h}.${payload}.${s}`));
+  });
+});
+
+describe('scopes', () => {
+  it('admin implies every scope; others need all they are asked for', () => {
+    assert.equal(hasScopes(['admin'], ['miner:control', 'node:rpc']), true);
+    assert.equal(hasScopes(['miner:read', 'node:rpc'], ['node:rpc']), true);
+    assert.equal(hasScopes(['miner:read'], ['miner:read', 'miner:control']), false);
+    assert.equal(hasScopes([], ['miner:read']), false);
+  });
+});
