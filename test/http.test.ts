@@ -171,14 +171,17 @@ describe('the cluster', () => {
     assert.equal(line.traceId, traceId);
   });
 
-  it('redacts Authorization and cookies from logs', async () => {
-    await h1.request(`${cluster.http}/api/nope`, {
+  it('redacts Authorization, cookies and credential query parameters from logs', async () => {
+    await h1.request(`${cluster.http}/api/nope?token=secret-query-token&x=1`, {
       headers: { authorization: 'Bearer secret-token-xyz', cookie: 'sid=secret', 'x-request-id': 'redact-1' },
     });
     await cluster.waitForLog((l) => l.requestId === 'redact-1');
     const all = JSON.stringify(cluster.logs);
     assert.ok(!all.includes('secret-token-xyz'));
     assert.ok(!all.includes('sid=secret'));
+    assert.ok(!all.includes('secret-query-token'));
+    const line = cluster.logs.find((l) => l.requestId === 'redact-1');
+    assert.equal(line?.url, '/api/nope?token=[redacted]&x=1');
   });
 
   it('serves the OpenAPI 3.1 contract listing its routes', async () => {

@@ -40,6 +40,13 @@ export function traceparent(trace: TraceContext): string {
   return `00-${trace.traceId}-${trace.spanId}-${trace.flags}`;
 }
 
+// Query parameters that may carry credentials (e.g. a WebSocket's ?token=) are not logged.
+const SECRET_PARAMS = /([?&](?:token|access_token|refresh_token|password|api_key)=)[^&]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[redacted]');
+}
+
 /** The route label for logs and metrics: the matched pattern, never the raw URL. */
 function routeOf(req: Request): string {
   const pattern = req.route?.path;
@@ -73,7 +80,7 @@ export function requestContext(log: Logger, metrics: WorkerMetrics, worker: stri
         {
           method: req.method,
           route,
-          url: req.originalUrl,
+          url: redactUrl(req.originalUrl),
           status,
           durationMs: Math.round(seconds * 1e6) / 1e3,
           worker,
