@@ -1,7 +1,13 @@
+import { createHash } from 'node:crypto';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../../config.ts';
 import { type Database, isUnavailableError } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
+
+// Keys must fit the store's varchar(255) whatever the email's length.
+function emailKey(email: string): string {
+  return createHash('sha256').update(email).digest('base64url');
+}
 
 /**
  * Login limits shared by every worker and host: state lives in Postgres (`rate_limits`), so a
@@ -51,21 +57,18 @@ export class LoginLimiter {
     }
   }
 
-  /** Counts an attempt from this IP and refuses (429) before any hashing when a limit is spent. */
+  /**
+   * Takes a point per IP and per email atomically before any hashing, and refuses (429) when
+   * either limit is spent. Taking the email's point up front (not after a failure) means
+   * concurrent attempts cannot all slip past the check.
+   */
   async admit(ip: string, email: string): Promise<void> {
-    const failures = await this.#store(() => this.#byEmail.get(email));
-    if (failures && failures.consumedPoints >= this.#byEmail.points) throw this.#tooMany(failures);
     await this.#store(() => this.#byIp.consume(ip));
+    await this.#store(() => this.#byEmail.consume(emailKey(email)));
   }
 
-  async failed(email: string): Promise<void> {
-    await this.#store(() => this.#byEmail.consume(email)).catch((err) => {
-      // The attempt already failed; the next one will see the limit.
-      if (!(err instanceof AppError && err.code === 'TOO_MANY_REQUESTS')) throw err;
-    });
-  }
-
+  /** A successful login clears the email's count: only failures accumulate. */
   async succeeded(email: string): Promise<void> {
-    await this.#store(() => this.#byEmail.delete(email));
+    await this.#store(() => this.#byEmail.delete(emailKey(email)));
   }
 }

