@@ -1,7 +1,7 @@
 import compression from 'compression';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Config } from './config.ts';
+import { type Config, minerConfigured } from './config.ts';
 import type { Database } from './db/pool.ts';
 import { requestContext } from './http/context.ts';
 import { errorHandler, notFound } from './http/problem.ts';
@@ -13,6 +13,8 @@ import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { AccessTokens } from './modules/auth/auth.tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { MinerClient } from './modules/rig/miner.client.ts';
+import { rigRoutes } from './modules/rig/rig.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -61,6 +63,7 @@ export function createApp(deps: AppDeps): Express {
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
     ...authRoutes(auth, tokens),
+    ...rigRoutes(new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000), tokens),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 

@@ -78,6 +78,12 @@ export const configSchema = z.object({
   LOGIN_MAX_FAILURES_PER_EMAIL: int(5, 1),
   LOGIN_MAX_ATTEMPTS_PER_IP: int(50, 1),
   LOGIN_WINDOW_SECONDS: int(900, 1),
+  MINER_CMD: optionalString,
+  MINER_ARGS: z.string().default(''),
+  MINER_AUTOSTART: bool(false),
+  MINER_STOP_TIMEOUT_MS: int(5000, 100),
+  MINER_RESTART: z.enum(['on-failure', 'always', 'never']).default('on-failure'),
+  MINER_RESTART_BACKOFF_MAX_MS: int(30_000, 0),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -153,6 +159,11 @@ let cached: Config | undefined;
 export function config(): Config {
   cached ??= parseConfig();
   return cached;
+}
+
+/** Whether this host runs a miner: MINER_CMD, or the simulated one outside production. */
+export function minerConfigured(cfg: Pick<Config, 'MINER_CMD' | 'NODE_ENV'>): boolean {
+  return Boolean(cfg.MINER_CMD) || cfg.NODE_ENV !== 'production';
 }
 
 /** Per-worker pool size from the total budget; every worker keeps at least two. */

@@ -17,6 +17,7 @@ export const errorCodes = {
   INTERNAL: { status: 500, title: 'Internal server error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
+  MINER_UNAVAILABLE: { status: 503, title: 'Miner unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -13,6 +13,8 @@ export interface PrimaryOptions {
   workerEnv: Record<string, string>;
   /** Called once everything is stopped, before the process exits. */
   onStopped: () => Promise<void>;
+  /** Stopped before the workers (e.g. the miner). */
+  beforeStop?: () => Promise<void>;
 }
 
 interface Slot {
@@ -30,6 +32,7 @@ export class Primary {
   readonly #log: Logger;
   readonly #workerEnv: Record<string, string>;
   readonly #onStopped: () => Promise<void>;
+  readonly #beforeStop: (() => Promise<void>) | undefined;
   readonly #slots = new Map<number, Slot>();
   readonly #crashes: number[] = [];
   readonly #metrics = createClusterMetrics(() => [...this.#slots.values()].map((s) => s.worker));
@@ -45,6 +48,7 @@ export class Primary {
     this.#log = opts.log;
     this.#workerEnv = opts.workerEnv;
     this.#onStopped = opts.onStopped;
+    this.#beforeStop = opts.beforeStop;
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)) });
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
   }
@@ -224,6 +228,7 @@ export class Primary {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#metricsServer?.close();
+    await this.#beforeStop?.().catch((err) => this.#log.error({ err }, 'stopping failed'));
     await Promise.all([...this.#slots.values()].map((s) => this.#retire(s)));
     try {
       await this.#onStopped();

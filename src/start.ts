@@ -4,6 +4,8 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { ensureDevCertificate } from './http/tls-cert.ts';
 import { createLogger } from './log.ts';
+import { bridgeMinerToWorkers } from './miner/bridge.ts';
+import { createMiner } from './miner/command.ts';
 import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
 import { ensureDevJwtSecret } from './secrets.ts';
@@ -63,8 +65,17 @@ try {
   if (cfg.JWT_ALGORITHM === 'HS256' && !cfg.JWT_SECRET) {
     workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
-  primary = new Primary({ config: cfg, log, workerEnv, onStopped: stopEmbedded });
+  const miner = createMiner(cfg, log);
+  if (miner) bridgeMinerToWorkers(miner);
+  primary = new Primary({
+    config: cfg,
+    log,
+    workerEnv,
+    onStopped: stopEmbedded,
+    beforeStop: async () => miner?.stop(),
+  });
   await primary.start();
+  if (miner && cfg.MINER_AUTOSTART) miner.start();
 } catch (err) {
   log.fatal({ err }, 'start-up failed');
   await stopEmbedded().catch(() => undefined);

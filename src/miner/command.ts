@@ -1,0 +1,28 @@
+import { fileURLToPath } from 'node:url';
+import { type Config, minerConfigured } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { MinerSupervisor } from './supervisor.ts';
+
+export const SIM_MINER = fileURLToPath(new URL('./sim-miner.ts', import.meta.url));
+
+/**
+ * The host's miner: MINER_CMD (+ MINER_ARGS, split on spaces) when set; outside production the
+ * simulated miner by default; in production without MINER_CMD, none (miner routes answer 503).
+ */
+export function createMiner(cfg: Config, log: Logger): MinerSupervisor | undefined {
+  let cmd = cfg.MINER_CMD;
+  let args = cfg.MINER_ARGS.split(/\s+/).filter(Boolean);
+  if (!minerConfigured(cfg)) return undefined;
+  if (!cmd) {
+    cmd = process.execPath;
+    args = [SIM_MINER];
+  }
+  return new MinerSupervisor({
+    cmd,
+    args,
+    stopTimeoutMs: cfg.MINER_STOP_TIMEOUT_MS,
+    restart: cfg.MINER_RESTART,
+    restartBackoffMaxMs: cfg.MINER_RESTART_BACKOFF_MAX_MS,
+    log: log.child({ component: 'miner' }),
+  });
+}

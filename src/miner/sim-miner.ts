@@ -1,0 +1,75 @@
+// A simulated GPU miner for demos and tests (`npm run sim-miner`). It speaks the miner protocol
+// documented in the README: one JSON object per stdout line (`stats`, `block`), anything else is
+// log text. Tunable through the environment; stops cleanly on SIGTERM/SIGINT.
+import { createHash, randomInt } from 'node:crypto';
+
+const env = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v >= 0 ? v : fallback;
+};
+
+const intervalMs = env('SIM_MINER_INTERVAL_MS', 1000);
+const gpuCount = Math.max(1, Math.floor(env('SIM_MINER_GPUS', 4)));
+// Probability that a stats tick also finds a block.
+const blockChance = env('SIM_MINER_BLOCK_CHANCE', 0.02);
+// Exit with code 1 after this long (0 = never): lets tests exercise crash handling.
+const crashAfterMs = env('SIM_MINER_CRASH_AFTER_MS', 0);
+
+const gpus = Array.from({ length: gpuCount }, (_, index) => ({
+  index,
+  name: index % 2 === 0 ? 'NVIDIA GeForce RTX 3070' : 'AMD Radeon RX 6800',
+  base: index % 2 === 0 ? 61_000_000 : 58_000_000,
+  temperatureC: 55,
+}));
+const shares = { accepted: 0, rejected: 0, stale: 0 };
+let height = 1_800_000 + randomInt(100_000);
+
+const jitter = (value: number, spread: number) => value * (1 + (Math.random() * 2 - 1) * spread);
+const line = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+process.stdout.write(`sim-miner starting with ${gpuCount} GPUs\n`);
+
+const timer = setInterval(() => {
+  const perGpu = gpus.map((g) => {
+    g.temperatureC = Math.min(85, Math.max(45, g.temperatureC + (Math.random() * 2 - 1)));
+    return {
+      index: g.index,
+      name: g.name,
+      temperatureC: Math.round(g.temperatureC * 10) / 10,
+      fanPercent: Math.round(30 + (g.temperatureC - 45) * 1.5),
+      powerW: Math.round(jitter(g.index % 2 === 0 ? 130 : 150, 0.05)),
+      hashrate: Math.round(jitter(g.base, 0.03)),
+    };
+  });
+  const r = Math.random();
+  if (r < 0.97) shares.accepted++;
+  else if (r < 0.99) shares.stale++;
+  else shares.rejected++;
+  line({
+    type: 'stats',
+    hashrate: perGpu.reduce((sum, g) => sum + g.hashrate, 0),
+    shares: { ...shares },
+    gpus: perGpu,
+  });
+  if (Math.random() < blockChance) {
+    height++;
+    const hash = `0x${createHash('sha256').update(`${height}:${Date.now()}`).digest('hex')}`;
+    line({ type: 'block', height, hash, difficulty: Math.round(jitter(4.2e15, 0.1)) });
+    process.stdout.write(`found block ${height}\n`);
+  }
+}, intervalMs);
+
+if (crashAfterMs > 0) {
+  setTimeout(() => {
+    process.stderr.write('sim-miner: simulated crash\n');
+    process.exit(1);
+  }, crashAfterMs);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    clearInterval(timer);
+    process.stdout.write(`sim-miner stopping on ${signal}\n`);
+    process.exit(0);
+  });
+}
