@@ -3,7 +3,6 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import pg from 'pg';
 import { parseConfig } from '../src/config.ts';
@@ -13,6 +12,7 @@ import { AccessTokens, authenticate, hasScopes, requireScope } from '../src/modu
 import { type RequestInit as ClientInit, H1Client, h2once, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
 
 // A known signing secret, so the tests can verify and forge access tokens.
 const JWT_SECRET = randomBytes(36).toString('base64url');
@@ -121,15 +121,6 @@ function decodeJwt(token: string) {
     payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown>,
     signatureValid: s === expected,
   };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, tries = 200) {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 async function assertNoSecretsLogged(cluster: RunningCluster, pool: pg.Pool) {

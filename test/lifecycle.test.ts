@@ -6,6 +6,7 @@ import { alive } from '../src/db/embedded.ts';
 import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
 
 let db: TestDatabase;
 
@@ -17,19 +18,6 @@ after(async () => {
   await db?.drop();
   await stopPostgresServer();
 });
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  tries = 200,
-): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 /** Sends the headers and half a JSON body, then waits: a request that is in flight. */
 function openSlowRequest(port: number) {

@@ -3,10 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { H1Client, h2once, type Reply } from './helpers/clients.ts';
 import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
 
 const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
 
@@ -24,15 +24,6 @@ function simMinerPids(): number[] {
     .split('\n')
     .filter((l) => l.includes(SIM_MINER))
     .map((l) => Number.parseInt(l.trim(), 10));
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 100): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 async function tokenFor(h1: H1Client, origin: string, scopes: string): Promise<string> {
