@@ -123,6 +123,11 @@ function compileValidator(spec: RouteSpec): RequestHandler {
   };
 }
 
+/** `content` of a JSON request or response in an OpenAPI operation. */
+export function jsonContent(schema: JsonSchema): Record<string, { schema: JsonSchema }> {
+  return { 'application/json': { schema } };
+}
+
 export function expressPath(openapiPath: string): string {
   return openapiPath.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
 }
@@ -181,7 +186,7 @@ export function openapiDocument(specs: readonly RouteSpec[], version: string): R
       op.requestBody = {
         required: s.requestBody.required,
         description: s.requestBody.description,
-        content: { 'application/json': { schema: s.requestBody.schema } },
+        content: jsonContent(s.requestBody.schema),
       };
     }
     if (s.security) op.security = s.security;

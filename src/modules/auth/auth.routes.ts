@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import type { RouteSpec } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 import type { AuthService } from './auth.service.ts';
 import { type AccessTokens, authenticate } from './auth.tokens.ts';
 
@@ -24,20 +24,16 @@ const refreshBody = {
 
 const tokenPair = {
   description: 'A new access token and refresh token',
-  content: {
-    'application/json': {
-      schema: {
-        type: 'object',
-        required: ['accessToken', 'tokenType', 'expiresIn', 'refreshToken'],
-        properties: {
-          accessToken: { type: 'string' },
-          tokenType: { const: 'Bearer' },
-          expiresIn: { type: 'integer', description: 'seconds' },
-          refreshToken: { type: 'string' },
-        },
-      },
+  content: jsonContent({
+    type: 'object',
+    required: ['accessToken', 'tokenType', 'expiresIn', 'refreshToken'],
+    properties: {
+      accessToken: { type: 'string' },
+      tokenType: { const: 'Bearer' },
+      expiresIn: { type: 'integer', description: 'seconds' },
+      refreshToken: { type: 'string' },
     },
-  },
+  }),
 };
 
 const user = {
@@ -65,7 +61,7 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       summary: 'Create an account with the default scopes (403 when registration is off)',
       tags: ['auth'],
       requestBody: { required: true, schema: credentials },
-      responses: { 201: { description: 'Created', content: { 'application/json': { schema: user } } } },
+      responses: { 201: { description: 'Created', content: jsonContent(user) } },
       handler: async (req, res) => {
         res.status(201).json(await auth.register(req.body));
       },
@@ -115,7 +111,7 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       tags: ['auth'],
       security: [{ bearer: [] }],
       before: [authenticate(tokens)],
-      responses: { 200: { description: 'The account', content: { 'application/json': { schema: user } } } },
+      responses: { 200: { description: 'The account', content: jsonContent(user) } },
       handler: async (req, res) => {
         res.json(await auth.me((req.user as { id: string }).id));
       },

@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import type { RouteSpec } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 
 export interface HealthDeps {
   db: Database;
@@ -10,8 +10,6 @@ export interface HealthDeps {
   /** Extra readiness checks contributed by other modules (e.g. circuit breakers). */
   details?: () => Record<string, unknown>;
 }
-
-const json = (schema: Record<string, unknown>) => ({ 'application/json': { schema } });
 
 export function healthRoutes(deps: HealthDeps): RouteSpec[] {
   return [
@@ -24,7 +22,7 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
       responses: {
         200: {
           description: 'The worker is alive',
-          content: json({
+          content: jsonContent({
             type: 'object',
             required: ['status', 'version', 'uptimeSeconds', 'worker'],
             properties: {
@@ -54,7 +52,7 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
       responses: {
         200: {
           description: 'Ready to serve',
-          content: json({
+          content: jsonContent({
             type: 'object',
             required: ['status', 'worker', 'checks'],
             properties: {

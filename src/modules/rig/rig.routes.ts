@@ -1,8 +1,6 @@
-import type { RouteSpec } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
-
-const json = (schema: Record<string, unknown>) => ({ 'application/json': { schema } });
 
 const minerStatus = {
   type: 'object',
@@ -79,7 +77,7 @@ export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[]
       security,
       before: reader,
       responses: {
-        200: { description: 'Snapshot', content: json(stats) },
+        200: { description: 'Snapshot', content: jsonContent(stats) },
         304: { description: 'Unchanged' },
       },
       handler: async (req, res) => {
@@ -100,7 +98,7 @@ export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[]
       tags: ['rig'],
       security,
       before: reader,
-      responses: { 200: { description: 'Status', content: json(minerStatus) } },
+      responses: { 200: { description: 'Status', content: jsonContent(minerStatus) } },
       handler: async (_req, res) => {
         res.json(await miner.status());
       },
@@ -114,8 +112,8 @@ export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[]
       security,
       before: controller,
       responses: {
-        200: { description: 'Already running', content: json(minerStatus) },
-        202: { description: 'Starting', content: json(minerStatus) },
+        200: { description: 'Already running', content: jsonContent(minerStatus) },
+        202: { description: 'Starting', content: jsonContent(minerStatus) },
       },
       handler: async (_req, res) => {
         const reply = await miner.command('start');
@@ -130,7 +128,7 @@ export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[]
       tags: ['rig'],
       security,
       before: controller,
-      responses: { 200: { description: 'Stopped', content: json(minerStatus) } },
+      responses: { 200: { description: 'Stopped', content: jsonContent(minerStatus) } },
       handler: async (_req, res) => {
         res.json((await miner.command('stop')).status);
       },
