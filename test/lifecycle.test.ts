@@ -5,19 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { alive } from '../src/db/embedded.ts';
 import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
-let db: TestDatabase;
-
-before(async () => {
-  db = await createTestDatabase();
-});
-
-after(async () => {
-  await db?.drop();
-  await stopPostgresServer();
-});
+const db = useTestDatabase();
 
 /** Sends the headers and half a JSON body, then waits: a request that is in flight. */
 function openSlowRequest(port: number) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { H1Client, h2once, type Reply } from './helpers/clients.ts';
 import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
 const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
@@ -45,7 +45,7 @@ async function tokenFor(h1: H1Client, origin: string, scopes: string): Promise<s
   return login.json().accessToken as string;
 }
 
-const base = (db: TestDatabase) => ({
+const base = (db: { url: string }) => ({
   DATABASE_URL: db.url,
   ARGON2_MEMORY_KIB: '1024',
   ARGON2_TIME_COST: '1',
@@ -54,14 +54,7 @@ const base = (db: TestDatabase) => ({
   MINER_STOP_TIMEOUT_MS: '2000',
 });
 
-let db: TestDatabase;
-before(async () => {
-  db = await createTestDatabase();
-});
-after(async () => {
-  await db.drop();
-  await stopPostgresServer();
-});
+const db = useTestDatabase();
 
 describe('the miner, supervised once per host', () => {
   let cluster: RunningCluster;

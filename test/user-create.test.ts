@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { H1Client } from './helpers/clients.ts';
 import { killOnExit, ROOT, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { useTestDatabase } from './helpers/database.ts';
 
 const CLI = path.join(ROOT, 'src/cli/user-create.ts');
 const cheap = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
@@ -28,14 +28,7 @@ async function userCreate(args: string[], password: string, env: Record<string, 
   return { code: code as number, stdout, stderr };
 }
 
-let db: TestDatabase;
-before(async () => {
-  db = await createTestDatabase();
-});
-after(async () => {
-  await db.drop();
-  await stopPostgresServer();
-});
+const db = useTestDatabase();
 
 describe('npm run user:create', () => {
   it('creates an account with the given scopes that can log in to the running service', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/log.ts';
@@ -60,4 +61,25 @@ export async function stopPostgresServer(): Promise<void> {
   const s = server;
   server = undefined;
   if (s) await (await s).stop();
+}
+
+/**
+ * For a test file that needs one fresh database: creates it before the file's tests, drops it
+ * (and stops an embedded server) after them. Read `url` inside tests and hooks, not at load.
+ */
+export function useTestDatabase(): { readonly url: string } {
+  let db: TestDatabase | undefined;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    await stopPostgresServer();
+  });
+  return {
+    get url(): string {
+      if (!db) throw new Error('the test database exists only once the before hook has run');
+      return db.url;
+    },
+  };
 }
