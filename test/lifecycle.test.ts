@@ -132,16 +132,21 @@ describe('worker supervision', () => {
   });
 });
 
+/** A cluster with a request in flight, sent SIGTERM and now draining. */
+async function drainingWithSlowRequest(env: Record<string, string> = {}) {
+  const cluster = await startCluster({ env: { DATABASE_URL: db.url, ...env } });
+  killOnExit(cluster);
+  const workers = cluster.workerPids();
+  const slow = openSlowRequest(cluster.ports.http);
+  await sleep(200);
+  cluster.process.kill('SIGTERM');
+  await cluster.waitForLog((l) => l.msg === 'worker draining');
+  return { cluster, workers, slow };
+}
+
 describe('shutdown', () => {
   it('finishes an in-flight request on SIGTERM, then exits 0 leaving no worker behind', async () => {
-    const cluster = await startCluster({ env: { DATABASE_URL: db.url } });
-    killOnExit(cluster);
-    const workers = cluster.workerPids();
-    const slow = openSlowRequest(cluster.ports.http);
-    await sleep(200);
-
-    cluster.process.kill('SIGTERM');
-    await cluster.waitForLog((l) => l.msg === 'worker draining');
+    const { cluster, workers, slow } = await drainingWithSlowRequest();
     // New connections are refused once the listeners close…
     await until('the listener to close', async () => {
       const refused = await new Promise<boolean>((resolve) => {
@@ -177,13 +182,7 @@ describe('shutdown', () => {
   });
 
   it('exits at once on a second signal', async () => {
-    const cluster = await startCluster({ env: { DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '60000' } });
-    killOnExit(cluster);
-    const workers = cluster.workerPids();
-    const slow = openSlowRequest(cluster.ports.http);
-    await sleep(200);
-    cluster.process.kill('SIGTERM');
-    await cluster.waitForLog((l) => l.msg === 'worker draining');
+    const { cluster, workers, slow } = await drainingWithSlowRequest({ SHUTDOWN_TIMEOUT_MS: '60000' });
     cluster.process.kill('SIGTERM');
     assert.equal(await cluster.exited, 1);
     assert.ok(cluster.logs.some((l) => l.msg === 'second signal; exiting now'));
