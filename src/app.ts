@@ -14,6 +14,7 @@ import { createAuthService } from './modules/auth/auth.service.ts';
 import { AccessTokens } from './modules/auth/auth.tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { MinerClient } from './modules/rig/miner.client.ts';
+import { NodeRpcClient } from './modules/rig/node.client.ts';
 import { rigRoutes } from './modules/rig/rig.routes.ts';
 
 export interface AppDeps {
@@ -63,7 +64,15 @@ export function createApp(deps: AppDeps): Express {
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
     ...authRoutes(auth, tokens),
-    ...rigRoutes(new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000), tokens),
+    ...rigRoutes({
+      miner: new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000),
+      tokens,
+      db: deps.db,
+      node: config.NODE_RPC_URL
+        ? new NodeRpcClient(config.NODE_RPC_URL, config.NODE_RPC_TIMEOUT_MS)
+        : undefined,
+      config,
+    }),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 

@@ -84,6 +84,18 @@ export const configSchema = z.object({
   MINER_STOP_TIMEOUT_MS: int(5000, 100),
   MINER_RESTART: z.enum(['on-failure', 'always', 'never']).default('on-failure'),
   MINER_RESTART_BACKOFF_MAX_MS: int(30_000, 0),
+  STATS_PERSIST_INTERVAL_MS: int(10_000, 100),
+  NODE_RPC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  NODE_RPC_METHODS: z
+    .string()
+    .default(
+      'eth_blockNumber,eth_getBlockByHash,eth_getBlockByNumber,eth_chainId,eth_syncing,net_version,net_peerCount,web3_clientVersion',
+    ),
+  NODE_RPC_TIMEOUT_MS: int(5000, 100),
+  NODE_RPC_MAX_BODY_BYTES: int(262_144, 1024),
+  NODE_RPC_MAX_BATCH: int(50, 1, 1000),
+  BLOCK_VALIDATE_METHOD: z.string().min(1).default('eth_getBlockByHash'),
+  BLOCK_VALIDATE_RETRY_MS: int(5000, 100),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

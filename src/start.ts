@@ -6,6 +6,7 @@ import { ensureDevCertificate } from './http/tls-cert.ts';
 import { createLogger } from './log.ts';
 import { bridgeMinerToWorkers } from './miner/bridge.ts';
 import { createMiner } from './miner/command.ts';
+import { RigRecorder } from './miner/recorder.ts';
 import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
 import { ensureDevJwtSecret } from './secrets.ts';
@@ -66,13 +67,22 @@ try {
     workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
   const miner = createMiner(cfg, log);
-  if (miner) bridgeMinerToWorkers(miner);
+  const recorder = miner
+    ? new RigRecorder(databaseUrl, cfg, log.child({ component: 'recorder' }))
+    : undefined;
+  if (miner) {
+    bridgeMinerToWorkers(miner);
+    recorder?.attach(miner);
+  }
   primary = new Primary({
     config: cfg,
     log,
     workerEnv,
     onStopped: stopEmbedded,
-    beforeStop: async () => miner?.stop(),
+    beforeStop: async () => {
+      await miner?.stop();
+      await recorder?.close();
+    },
   });
   await primary.start();
   if (miner && cfg.MINER_AUTOSTART) miner.start();

@@ -65,7 +65,8 @@ export async function stopPostgresServer(): Promise<void> {
 
 /**
  * For a test file that needs one fresh database: creates it before the file's tests, drops it
- * (and stops an embedded server) after them. Read `url` inside tests and hooks, not at load.
+ * (and stops an embedded server) after them. Read `url` in tests and describe-level hooks:
+ * file-level `before` hooks may run before this one.
  */
 export function useTestDatabase(): { readonly url: string } {
   let db: TestDatabase | undefined;

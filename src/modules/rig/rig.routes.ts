@@ -1,6 +1,12 @@
+import type { Config } from '../../config.ts';
+import type { Database } from '../../db/pool.ts';
+import { AppError } from '../../errors.ts';
 import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
+import type { NodeRpcClient } from './node.client.ts';
+import { proxyRpc } from './rig.rpc.ts';
+import { blocksPage } from './rig.service.ts';
 
 const minerStatus = {
   type: 'object',
@@ -63,7 +69,42 @@ const stats = {
   },
 };
 
-export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[] {
+const blockPage = {
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['height', 'hash', 'foundAt', 'validatedAt', 'difficulty'],
+        properties: {
+          height: { type: 'integer' },
+          hash: { type: 'string' },
+          foundAt: { type: 'string', format: 'date-time' },
+          validatedAt: { type: 'string', format: 'date-time' },
+          difficulty: { type: ['number', 'null'] },
+        },
+      },
+    },
+    nextCursor: { type: ['string', 'null'] },
+  },
+};
+
+export interface RigDeps {
+  miner: MinerClient;
+  tokens: AccessTokens;
+  db: Database;
+  node: NodeRpcClient | undefined;
+  config: Config;
+}
+
+export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSpec[] {
+  const allowed = new Set(
+    config.NODE_RPC_METHODS.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
+  );
   const reader = [authenticate(tokens), requireScope('miner:read')];
   const controller = [authenticate(tokens), requireScope('miner:control')];
   const security = [{ bearer: [] }];
@@ -131,6 +172,56 @@ export function rigRoutes(miner: MinerClient, tokens: AccessTokens): RouteSpec[]
       responses: { 200: { description: 'Stopped', content: jsonContent(minerStatus) } },
       handler: async (_req, res) => {
         res.json((await miner.command('stop')).status);
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/blocks/validated',
+      operationId: 'getValidatedBlocks',
+      summary: 'Blocks the node confirmed, newest first, in keyset pages',
+      tags: ['rig'],
+      security,
+      before: reader,
+      parameters: [
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+        { name: 'cursor', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 400 } },
+      ],
+      responses: { 200: { description: 'A page', content: jsonContent(blockPage) } },
+      handler: async (req, res) => {
+        const { limit, cursor } = req.query as unknown as { limit: number; cursor?: string };
+        res.json(await blocksPage(db, limit, cursor));
+      },
+    },
+    {
+      method: 'post',
+      path: '/api/node/rpc',
+      operationId: 'nodeRpc',
+      summary: 'JSON-RPC 2.0 to the node (single or batch); methods outside NODE_RPC_METHODS are refused',
+      tags: ['rig'],
+      security: [{ bearer: [] }],
+      before: [authenticate(tokens), requireScope('node:rpc')],
+      requestBody: {
+        required: true,
+        description: 'A JSON-RPC 2.0 request or batch',
+        schema: { type: ['object', 'array'] },
+      },
+      responses: {
+        200: { description: 'The JSON-RPC response(s)' },
+        502: { description: 'The node is unavailable (JSON-RPC error objects)' },
+        504: { description: 'The node did not answer in time (JSON-RPC error objects)' },
+      },
+      handler: async (req, res) => {
+        if (!node) {
+          throw new AppError('MINER_UNAVAILABLE', { detail: 'No node is configured (NODE_RPC_URL).' });
+        }
+        if (Buffer.byteLength(JSON.stringify(req.body)) > config.NODE_RPC_MAX_BODY_BYTES) {
+          throw new AppError('PAYLOAD_TOO_LARGE', {
+            detail: `JSON-RPC bodies are limited to ${config.NODE_RPC_MAX_BODY_BYTES} bytes.`,
+          });
+        }
+        const out = await proxyRpc(req.body, node, { allowed, maxBatch: config.NODE_RPC_MAX_BATCH });
+        if (out.body === undefined) res.status(204).end();
+        else res.status(out.status).json(out.body);
       },
     },
   ];

@@ -1,0 +1,77 @@
+import type { Queryable } from '../../db/pool.ts';
+import type { MinerBlock, StatsSnapshot } from '../../miner/protocol.ts';
+
+export interface BlockRow {
+  height: string;
+  hash: string;
+  difficulty: string | null;
+  found_at: Date;
+  validated_at: Date | null;
+}
+
+export async function insertFoundBlock(db: Queryable, b: MinerBlock): Promise<void> {
+  await db.query(
+    `INSERT INTO blocks (hash, height, difficulty, found_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (hash) DO NOTHING`,
+    [b.hash, b.height, b.difficulty, b.foundAt],
+  );
+}
+
+export async function pendingBlocks(db: Queryable, limit: number): Promise<{ hash: string }[]> {
+  const res = await db.query<{ hash: string }>(
+    'SELECT hash FROM blocks WHERE validated_at IS NULL ORDER BY found_at LIMIT $1',
+    [limit],
+  );
+  return res.rows;
+}
+
+export async function markValidated(db: Queryable, hash: string): Promise<BlockRow | undefined> {
+  const res = await db.query<BlockRow>(
+    `UPDATE blocks SET validated_at = now(), attempts = attempts + 1, last_error = NULL
+     WHERE hash = $1 AND validated_at IS NULL
+     RETURNING height, hash, difficulty, found_at, validated_at`,
+    [hash],
+  );
+  return res.rows[0];
+}
+
+export async function markAttempt(db: Queryable, hash: string, error: string): Promise<void> {
+  await db.query('UPDATE blocks SET attempts = attempts + 1, last_error = $2 WHERE hash = $1', [hash, error]);
+}
+
+/** Validated blocks, newest first, after the keyset position (height, hash) when given. */
+export async function validatedBlocks(
+  db: Queryable,
+  limit: number,
+  after: { height: string; hash: string } | undefined,
+): Promise<BlockRow[]> {
+  const res = after
+    ? await db.query<BlockRow>(
+        `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
+         WHERE validated_at IS NOT NULL AND (height, hash) < ($1::bigint, $2)
+         ORDER BY height DESC, hash DESC LIMIT $3`,
+        [after.height, after.hash, limit],
+      )
+    : await db.query<BlockRow>(
+        `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
+         WHERE validated_at IS NOT NULL ORDER BY height DESC, hash DESC LIMIT $1`,
+        [limit],
+      );
+  return res.rows;
+}
+
+export async function insertStatsSample(db: Queryable, host: string, s: StatsSnapshot): Promise<void> {
+  await db.query(
+    `INSERT INTO stats_samples (at, host, hashrate, accepted, rejected, stale, gpus)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+    [
+      s.updatedAt,
+      host,
+      s.hashrate.current,
+      s.shares.accepted,
+      s.shares.rejected,
+      s.shares.stale,
+      JSON.stringify(s.gpus),
+    ],
+  );
+}

@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { H1Client, type Reply } from './helpers/clients.ts';
+import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { NodeDouble } from './helpers/node-double.ts';
+import { until } from './helpers/until.ts';
+
+const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
+let db: TestDatabase;
+const node = new NodeDouble();
+let cluster: RunningCluster;
+let h1: H1Client;
+let token: string;
+
+interface RpcError {
+  id: unknown;
+  error: { code: number };
+}
+
+interface Page {
+  items: { height: number; hash: string; foundAt: string; validatedAt: string; difficulty: number | null }[];
+  nextCursor: string | null;
+}
+
+async function login(scopesEnvNote: string): Promise<string> {
+  const email = `node-${scopesEnvNote}-${Date.now()}@example.com`;
+  const password = 'node test password';
+  const json = { 'content-type': 'application/json' };
+  await h1.request(`${cluster.http}/api/auth/register`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ email, password }),
+  });
+  const res = await h1.request(`${cluster.http}/api/auth/login`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ email, password }),
+  });
+  return res.json().accessToken as string;
+}
+
+const get = (p: string, t = token) =>
+  h1.request(`${cluster.http}${p}`, { headers: { authorization: `Bearer ${t}` } });
+const post = (p: string, body: unknown, t = token) =>
+  h1.request(`${cluster.http}${p}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+const rpc = (body: unknown) => post('/api/node/rpc', body);
+
+before(async () => {
+  db = await createTestDatabase();
+  await node.start();
+  cluster = await startCluster({
+    env: {
+      DATABASE_URL: db.url,
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      DEFAULT_SCOPES: 'miner:read,miner:control,node:rpc',
+      MINER_CMD: process.execPath,
+      MINER_ARGS: SIM_MINER,
+      SIM_MINER_INTERVAL_MS: '50',
+      SIM_MINER_BLOCK_CHANCE: '0.5',
+      STATS_PERSIST_INTERVAL_MS: '200',
+      NODE_RPC_URL: node.url,
+      NODE_RPC_TIMEOUT_MS: '500',
+      NODE_RPC_MAX_BATCH: '5',
+      NODE_RPC_MAX_BODY_BYTES: '2048',
+      BLOCK_VALIDATE_RETRY_MS: '200',
+    },
+  });
+  killOnExit(cluster);
+  h1 = new H1Client();
+  token = await login('main');
+});
+
+after(async () => {
+  await h1?.close();
+  await node.close();
+  assert.equal(await cluster?.stop(), 0);
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+describe('found blocks', () => {
+  it('are recorded at once but listed only after the node confirms them, retried while it is down', async () => {
+    node.down = true;
+    assert.equal((await post('/api/miner/start', {})).status, 202);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await until('found blocks in the database', async () => {
+        const r = await client.query('SELECT count(*)::int AS n FROM blocks');
+        return r.rows[0].n >= 6 ? true : undefined;
+      });
+      assert.equal((await post('/api/miner/stop', {})).json().state, 'stopped');
+      const empty = (await get('/api/blocks/validated')).json<Page>();
+      assert.deepEqual(empty.items, [], 'nothing is listed while the node cannot confirm');
+      const attempted = await until('validation attempts against the down node', async () => {
+        const r = await client.query('SELECT count(*)::int AS n FROM blocks WHERE last_error IS NOT NULL');
+        return r.rows[0].n > 0 ? true : undefined;
+      });
+      assert.ok(attempted);
+
+      node.down = false;
+      const total = (await client.query('SELECT count(*)::int AS n FROM blocks')).rows[0].n as number;
+      const all = await until('every block to be validated', async () => {
+        const page = (await get('/api/blocks/validated?limit=500')).json<Page>();
+        return page.items.length === total ? page : undefined;
+      });
+      assert.ok(all.items.every((b) => b.validatedAt >= b.foundAt && /^0x[0-9a-f]{64}$/.test(b.hash)));
+      const samples = await client.query('SELECT count(*)::int AS n FROM stats_samples');
+      assert.ok(samples.rows[0].n > 0, 'stats samples are persisted');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('pages newest first with an opaque cursor until the last page', async () => {
+    const all = (await get('/api/blocks/validated?limit=500')).json<Page>().items;
+    const seen: Page['items'] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page = (
+        await get(`/api/blocks/validated?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      ).json<Page>();
+      assert.ok(page.items.length <= 2);
+      seen.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    assert.deepEqual(
+      seen.map((b) => b.hash),
+      all.map((b) => b.hash),
+    );
+    for (let i = 1; i < seen.length; i++) {
+      assert.ok((seen[i - 1] as { height: number }).height >= (seen[i] as { height: number }).height);
+    }
+  });
+
+  it('answers a bad cursor or a limit out of range with 400 naming the parameter', async () => {
+    for (const [query, param] of [
+      ['cursor=not-a-cursor', '/cursor'],
+      [`cursor=${Buffer.from('["x","y"]').toString('base64url')}`, '/cursor'],
+      ['limit=0', '/limit'],
+      ['limit=501', '/limit'],
+      ['limit=ten', '/limit'],
+    ] as [string, string][]) {
+      const res = await get(`/api/blocks/validated?${query}`);
+      assert.equal(res.status, 400, query);
+      const body = res.json<{ code: string; errors: { path: string }[] }>();
+      assert.equal(body.code, 'VALIDATION_FAILED');
+      assert.ok(
+        body.errors.some((e) => e.path === param),
+        `${query}: ${JSON.stringify(body.errors)}`,
+      );
+    }
+  });
+});
+
+describe('POST /api/node/rpc', () => {
+  const forwarded = (method: string) => node.calls.filter((c) => c.method === method).length;
+
+  it('forwards an allowed single call and returns the node answer', async () => {
+    const res = await rpc({ jsonrpc: '2.0', id: 7, method: 'eth_blockNumber', params: [] });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { jsonrpc: '2.0', id: 7, result: '0x1b4' });
+  });
+
+  it('refuses a method outside the allow-list without forwarding it', async () => {
+    const res = await rpc({ jsonrpc: '2.0', id: 'a', method: 'personal_sendTransaction', params: [] });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json<RpcError>().error.code, -32601);
+    assert.equal(res.json<RpcError>().id, 'a');
+    assert.equal(forwarded('personal_sendTransaction'), 0);
+  });
+
+  it('answers a batch in order, mixing forwarded answers and local errors', async () => {
+    const res = await rpc([
+      { jsonrpc: '2.0', id: 1, method: 'eth_chainId' },
+      { jsonrpc: '2.0', id: 2, method: 'admin_peers' },
+      { jsonrpc: '1.0', id: 3, method: 'eth_chainId' },
+      { jsonrpc: '2.0', method: 'eth_blockNumber' },
+      { jsonrpc: '2.0', id: 4, method: 'eth_blockNumber', params: [] },
+    ]);
+    assert.equal(res.status, 200);
+    const out = res.json<{ id: unknown; result?: unknown; error?: { code: number } }[]>() as unknown as {
+      id: unknown;
+      result?: unknown;
+      error?: { code: number };
+    }[];
+    assert.deepEqual(
+      out.map((r) => [r.id, r.result ?? r.error?.code]),
+      [
+        [1, '0x2329'],
+        [2, -32601],
+        [3, -32600],
+        [4, '0x1b4'],
+      ],
+    );
+    assert.equal(forwarded('admin_peers'), 0);
+  });
+
+  it('rejects malformed JSON-RPC, empty and oversized batches, and oversized bodies', async () => {
+    const invalid = await rpc({ id: 1, method: 5 });
+    assert.equal(invalid.json<RpcError>().error.code, -32600);
+    const empty = await rpc([]);
+    assert.equal(empty.status, 400);
+    assert.equal(empty.json<RpcError>().error.code, -32600);
+    const many = await rpc(
+      Array.from({ length: 6 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_chainId' })),
+    );
+    assert.equal(many.status, 413);
+    assert.equal(many.json<RpcError>().error.code, -32600);
+    const big = await rpc({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: ['x'.repeat(3000)] });
+    assert.equal(big.status, 413);
+    assert.equal(big.json().code, 'PAYLOAD_TOO_LARGE');
+    const notJson = await rpc('{"jsonrpc":');
+    assert.equal(notJson.status, 400);
+    assert.equal(notJson.json().code, 'MALFORMED_JSON');
+  });
+
+  it('answers 204 to notifications only', async () => {
+    const res = await rpc({ jsonrpc: '2.0', method: 'eth_blockNumber' });
+    assert.equal(res.status, 204);
+  });
+
+  it('answers 502 with JSON-RPC errors when the node is down, and 504 when it is slow', async () => {
+    node.down = true;
+    let res: Reply;
+    try {
+      res = await rpc([{ jsonrpc: '2.0', id: 1, method: 'eth_chainId' }]);
+    } finally {
+      node.down = false;
+    }
+    assert.equal(res.status, 502);
+    assert.equal(res.json<{ error: { code: number } }[]>()[0]?.error.code, -32000);
+
+    node.delayMs = 1500;
+    try {
+      res = await rpc({ jsonrpc: '2.0', id: 9, method: 'eth_chainId' });
+    } finally {
+      node.delayMs = 0;
+    }
+    assert.equal(res.status, 504);
+    assert.equal(res.json<RpcError>().id, 9);
+    assert.equal(res.json<RpcError>().error.code, -32000);
+  });
+
+  it('requires the node:rpc scope', async () => {
+    const anonymous = await h1.request(`${cluster.http}/api/node/rpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(anonymous.status, 401);
+  });
+});
