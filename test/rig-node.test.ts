@@ -161,6 +161,40 @@ describe('found blocks', () => {
   });
 });
 
+describe('GET /api/stats/history', () => {
+  it('answers the persisted samples in step buckets', async () => {
+    const res = await get('/api/stats/history?step=1');
+    assert.equal(res.status, 200, res.text());
+    const body = res.json<{
+      step: number;
+      points: { at: string; hashrate: number; shares: { accepted: number } }[];
+    }>();
+    assert.equal(body.step, 1);
+    assert.ok(body.points.length > 0);
+    assert.ok(body.points.every((p) => p.hashrate > 0 && p.shares.accepted >= 0));
+    const times = body.points.map((p) => p.at);
+    assert.deepEqual([...times].sort(), times);
+  });
+
+  it('answers an inverted range, a bad date or too many points with 400 naming the parameter', async () => {
+    const now = Date.now();
+    const iso = (t: number) => new Date(t).toISOString();
+    for (const [query, param] of [
+      [`from=${iso(now)}&to=${iso(now - 1000)}`, '/from'],
+      ['from=yesterday', '/from'],
+      [`from=${iso(now - 365 * 86_400_000)}&to=${iso(now)}&step=1`, '/step'],
+      ['step=0', '/step'],
+    ] as [string, string][]) {
+      const res = await get(`/api/stats/history?${query.replaceAll(':', '%3A')}`);
+      assert.equal(res.status, 400, query);
+      assert.ok(
+        res.json<{ errors: { path: string }[] }>().errors.some((e) => e.path === param),
+        query,
+      );
+    }
+  });
+});
+
 describe('POST /api/node/rpc', () => {
   const forwarded = (method: string) => node.calls.filter((c) => c.method === method).length;
 

@@ -75,3 +75,28 @@ export async function insertStatsSample(db: Queryable, host: string, s: StatsSna
     ],
   );
 }
+
+export interface StatsPointRow {
+  at: Date;
+  hashrate: number;
+  accepted: string;
+  rejected: string;
+  stale: string;
+}
+
+/** Samples averaged (hashrate) or maxed (share counters) into `stepSeconds` buckets. */
+export async function statsHistory(
+  db: Queryable,
+  from: Date,
+  to: Date,
+  stepSeconds: number,
+): Promise<StatsPointRow[]> {
+  const res = await db.query<StatsPointRow>(
+    `SELECT date_bin(make_interval(secs => $3), at, $1::timestamptz) AS at,
+            avg(hashrate) AS hashrate, max(accepted) AS accepted, max(rejected) AS rejected, max(stale) AS stale
+     FROM stats_samples WHERE at >= $1 AND at < $2
+     GROUP BY 1 ORDER BY 1`,
+    [from, to, stepSeconds],
+  );
+  return res.rows;
+}

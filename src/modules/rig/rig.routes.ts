@@ -6,7 +6,7 @@ import { type AccessTokens, authenticate, requireScope } from '../auth/auth.toke
 import type { MinerClient } from './miner.client.ts';
 import type { NodeRpcClient } from './node.client.ts';
 import { proxyRpc } from './rig.rpc.ts';
-import { blocksPage } from './rig.service.ts';
+import { blocksPage, history } from './rig.service.ts';
 
 const minerStatus = {
   type: 'object',
@@ -129,6 +129,49 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
           return;
         }
         res.type('application/json').send(body);
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/stats/history',
+      operationId: 'getStatsHistory',
+      summary:
+        'The persisted stats series, aggregated into step-second buckets (default: the last hour by minute)',
+      tags: ['rig'],
+      security,
+      before: reader,
+      parameters: [
+        { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        { name: 'step', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 } },
+      ],
+      responses: {
+        200: {
+          description: 'Series',
+          content: jsonContent({
+            type: 'object',
+            required: ['from', 'to', 'step', 'points'],
+            properties: {
+              from: { type: 'string', format: 'date-time' },
+              to: { type: 'string', format: 'date-time' },
+              step: { type: 'integer' },
+              points: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    at: { type: 'string', format: 'date-time' },
+                    hashrate: { type: 'number' },
+                    shares: { type: 'object' },
+                  },
+                },
+              },
+            },
+          }),
+        },
+      },
+      handler: async (req, res) => {
+        res.json(await history(db, req.query as unknown as { from?: string; to?: string; step: number }));
       },
     },
     {

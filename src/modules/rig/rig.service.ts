@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { validatedBlocks } from './rig.repo.ts';
+import { statsHistory, validatedBlocks } from './rig.repo.ts';
 
 export interface BlockItem {
   height: number;
@@ -60,5 +60,35 @@ export async function blocksPage(
       difficulty: r.difficulty === null ? null : Number(r.difficulty),
     })),
     nextCursor: rows.length > limit && last ? encodeCursor(last.height, last.hash) : null,
+  };
+}
+
+const MAX_POINTS = 10_000;
+
+function badRange(path: string, message: string): AppError {
+  return new AppError('VALIDATION_FAILED', {
+    detail: `query ${path}: ${message}`,
+    extensions: { errors: [{ in: 'query', path, message }] },
+  });
+}
+
+/** The persisted stats series between `from` and `to` (default: the last hour), in `step` buckets. */
+export async function history(db: Database, q: { from?: string; to?: string; step: number }) {
+  const to = q.to ? new Date(q.to) : new Date();
+  const from = q.from ? new Date(q.from) : new Date(to.getTime() - 3600_000);
+  if (from >= to) throw badRange('/from', 'must be before to');
+  if ((to.getTime() - from.getTime()) / 1000 / q.step > MAX_POINTS) {
+    throw badRange('/step', `too small for this range (at most ${MAX_POINTS} points)`);
+  }
+  const rows = await statsHistory(db, from, to, q.step);
+  return {
+    from: from.toISOString(),
+    to: to.toISOString(),
+    step: q.step,
+    points: rows.map((r) => ({
+      at: r.at.toISOString(),
+      hashrate: Math.round(Number(r.hashrate)),
+      shares: { accepted: Number(r.accepted), rejected: Number(r.rejected), stale: Number(r.stale) },
+    })),
   };
 }
