@@ -16,6 +16,7 @@ import { healthRoutes } from './modules/health/health.routes.ts';
 import { MinerClient } from './modules/rig/miner.client.ts';
 import { NodeRpcClient } from './modules/rig/node.client.ts';
 import { rigRoutes } from './modules/rig/rig.routes.ts';
+import { createLiveUpdates, type LiveUpdates } from './modules/rig/rig.ws.ts';
 
 export interface AppDeps {
   config: Config;
@@ -27,8 +28,8 @@ export interface AppDeps {
   draining: () => boolean;
 }
 
-/** Assembles the express app; listening is the worker's job. */
-export function createApp(deps: AppDeps): Express {
+/** Assembles the express app (and the WebSocket upgrade handler); listening is the worker's job. */
+export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   const { config } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -61,11 +62,20 @@ export function createApp(deps: AppDeps): Express {
     log: deps.log,
   });
 
+  const miner = new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000);
+  const live = createLiveUpdates({
+    tokens,
+    miner,
+    log: deps.log,
+    pushIntervalMs: config.STATS_PUSH_INTERVAL_MS,
+    pingIntervalMs: config.WS_PING_INTERVAL_MS,
+  });
+
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
     ...authRoutes(auth, tokens),
     ...rigRoutes({
-      miner: new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000),
+      miner,
       tokens,
       db: deps.db,
       node: config.NODE_RPC_URL
@@ -85,5 +95,5 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(notFound);
   app.use(errorHandler(config.EXPOSE_ERRORS || config.NODE_ENV === 'development'));
-  return app;
+  return { app, live };
 }

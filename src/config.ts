@@ -85,6 +85,8 @@ export const configSchema = z.object({
   MINER_RESTART: z.enum(['on-failure', 'always', 'never']).default('on-failure'),
   MINER_RESTART_BACKOFF_MAX_MS: int(30_000, 0),
   STATS_PERSIST_INTERVAL_MS: int(10_000, 100),
+  STATS_PUSH_INTERVAL_MS: int(1000, 50),
+  WS_PING_INTERVAL_MS: int(30_000, 100),
   NODE_RPC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   NODE_RPC_METHODS: z
     .string()

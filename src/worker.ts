@@ -49,7 +49,7 @@ const db = new Database(
 metrics.trackPool(db.pool);
 
 let servers: HttpServers | undefined;
-const app = createApp({
+const { app, live } = createApp({
   config: cfg,
   log,
   db,
@@ -78,6 +78,7 @@ servers = new HttpServers(
   },
   log,
 );
+servers.onUpgrade(live.upgrade);
 
 function shutdown(reason: string): Promise<void> {
   shuttingDown ??= (async () => {
@@ -87,6 +88,7 @@ function shutdown(reason: string): Promise<void> {
       log.error('shutdown deadline passed; exiting');
       process.exit(1);
     }, cfg.SHUTDOWN_TIMEOUT_MS).unref();
+    live.close();
     await servers?.drain(Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
     await db.close().catch((err) => log.warn({ err }, 'closing the pool failed'));
     log.info('worker stopped');

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
 import type { Logger } from '../log.ts';
@@ -110,6 +111,12 @@ export class HttpServers {
       secure.on('tlsClientError', () => undefined);
       this.secure = secure;
     }
+  }
+
+  /** Routes HTTP/1.1 upgrade requests (WebSocket) from both listeners to `handler`. */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+    this.h1.on('upgrade', handler);
+    this.secure?.on('upgrade', handler);
   }
 
   get draining(): boolean {

@@ -1,0 +1,146 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from '../../log.ts';
+import type { MinerEvent } from '../../miner/protocol.ts';
+import type { AccessTokens } from '../auth/auth.tokens.ts';
+import { hasScopes } from '../auth/auth.tokens.ts';
+import type { MinerClient } from './miner.client.ts';
+
+export interface LiveOptions {
+  tokens: AccessTokens;
+  miner: MinerClient;
+  log: Logger;
+  pushIntervalMs: number;
+  pingIntervalMs: number;
+}
+
+// Beyond this much unsent data a client is slow: periodic stats are skipped (it gets the latest
+// on the next tick); beyond the hard limit it is disconnected rather than queued for.
+const SLOW_BYTES = 64 * 1024;
+const DROP_BYTES = 1024 * 1024;
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+function reject(socket: Duplex, status: 401 | 403 | 404, reason: string): void {
+  const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[status];
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  );
+}
+
+/** The access token, from `?token=` or a `Sec-WebSocket-Protocol` entry shaped like a JWT. */
+function tokenOf(req: IncomingMessage): string | undefined {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const fromQuery = url.searchParams.get('token');
+  if (fromQuery) return fromQuery;
+  const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim());
+  return protocols.find((p) => JWT_SHAPE.test(p));
+}
+
+/**
+ * `GET /ws`: live rig events over WebSocket (HTTP/1.1 upgrade, on both listeners). The token is
+ * checked before the upgrade (401/403 otherwise). Clients get `{"type":"stats",…}` every push
+ * interval and `{"type":"miner"|"block",…}` as they happen; dead peers are dropped by ping/pong.
+ */
+export function createLiveUpdates(opts: LiveOptions) {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 4096,
+    perMessageDeflate: false,
+    // Echo a non-token subprotocol (e.g. "bearer") when the client offered one with its token.
+    handleProtocols: (protocols) => [...protocols].find((p) => !JWT_SHAPE.test(p)) ?? false,
+  });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  const send = (ws: WebSocket, message: string, periodic: boolean) => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > DROP_BYTES) {
+      ws.terminate();
+      return;
+    }
+    if (periodic && ws.bufferedAmount > SLOW_BYTES) return;
+    ws.send(message);
+  };
+  const broadcast = (message: string, periodic: boolean) => {
+    for (const ws of wss.clients) send(ws, message, periodic);
+  };
+
+  const push = setInterval(() => {
+    if (wss.clients.size === 0) return;
+    void opts.miner
+      .stats()
+      .then(({ body }) => broadcast(`{"type":"stats","data":${body}}`, true))
+      .catch(() => undefined);
+  }, opts.pushIntervalMs);
+  push.unref();
+
+  const unsubscribe = opts.miner.subscribe((event: MinerEvent) => {
+    if (event.kind === 'stats' || wss.clients.size === 0) return;
+    broadcast(JSON.stringify({ type: event.kind, data: event.data }), false);
+  });
+
+  const ping = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, opts.pingIntervalMs);
+  ping.unref();
+
+  wss.on('connection', (ws: WebSocket) => {
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', () => ws.terminate());
+    // Clients only listen; anything they send is ignored.
+    void opts.miner
+      .status()
+      .then((status) => send(ws, JSON.stringify({ type: 'miner', data: status }), false))
+      .catch(() => undefined);
+  });
+
+  /** Why an upgrade request is refused, checked before the handshake; undefined to accept it. */
+  const refuse = (req: IncomingMessage): [401 | 403 | 404, string] | undefined => {
+    if ((req.url ?? '').split('?')[0] !== '/ws') return [404, 'not found'];
+    const token = tokenOf(req);
+    if (!token) return [401, 'an access token is required'];
+    let scopes: string[];
+    try {
+      scopes = opts.tokens.verify(token).scopes;
+    } catch {
+      return [401, 'the access token is invalid'];
+    }
+    return hasScopes(scopes, ['miner:read']) ? undefined : [403, 'this requires the scope miner:read'];
+  };
+
+  return {
+    /** The 'upgrade' handler for every HTTP/1.1 listener. */
+    upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+      socket.on('error', () => socket.destroy());
+      const refusal = refuse(req);
+      if (refusal) reject(socket, refusal[0], refusal[1]);
+      else wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    },
+
+    clients(): number {
+      return wss.clients.size;
+    },
+
+    /** Closes every client with 1001 (going away) so they reconnect to another worker. */
+    close(): void {
+      clearInterval(push);
+      clearInterval(ping);
+      unsubscribe();
+      for (const ws of wss.clients) ws.close(1001, 'server restarting');
+      wss.close();
+      opts.log.debug('live updates closed');
+    },
+  };
+}
+
+export type LiveUpdates = ReturnType<typeof createLiveUpdates>;

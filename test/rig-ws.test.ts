@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { parseConfig } from '../src/config.ts';
+import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
+import { H1Client } from './helpers/clients.ts';
+import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
+
+const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
+const JWT_SECRET = 'ws-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+let db: TestDatabase;
+let cluster: RunningCluster;
+let h1: H1Client;
+let token: string;
+
+interface Message {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** A connected client that records every message it receives. */
+function connect(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]) {
+  const ws = new WebSocket(url, protocols, options);
+  const messages: Message[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data)) as Message));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, messages, opened };
+}
+
+/** The HTTP status a refused upgrade answered with. */
+function refusal(url: string, protocols?: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => reject(new Error('the upgrade was accepted')));
+    ws.once('error', () => undefined);
+  });
+}
+
+before(async () => {
+  db = await createTestDatabase();
+  cluster = await startCluster({
+    env: {
+      DATABASE_URL: db.url,
+      JWT_SECRET,
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      DEFAULT_SCOPES: 'miner:read,miner:control',
+      MINER_CMD: process.execPath,
+      MINER_ARGS: SIM_MINER,
+      SIM_MINER_INTERVAL_MS: '50',
+      SIM_MINER_BLOCK_CHANCE: '0.3',
+      STATS_PUSH_INTERVAL_MS: '100',
+    },
+  });
+  killOnExit(cluster);
+  h1 = new H1Client();
+  const json = { 'content-type': 'application/json' };
+  const credentials = JSON.stringify({ email: 'ws@example.com', password: 'websocket password' });
+  await h1.request(`${cluster.http}/api/auth/register`, { method: 'POST', headers: json, body: credentials });
+  const login = await h1.request(`${cluster.http}/api/auth/login`, {
+    method: 'POST',
+    headers: json,
+    body: credentials,
+  });
+  token = login.json().accessToken as string;
+});
+
+after(async () => {
+  await h1?.close();
+  assert.equal(await cluster?.stop(), 0);
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+describe('GET /ws', () => {
+  it('refuses the upgrade without a valid token (401) or without miner:read (403)', async () => {
+    const ws = cluster.http.replace('http', 'ws');
+    assert.equal(await refusal(`${ws}/ws`), 401);
+    assert.equal(await refusal(`${ws}/ws?token=not.a.token`), 401);
+    const noScope = await new AccessTokens(parseConfig({ JWT_SECRET })).issue({
+      id: randomUUID(),
+      scopes: ['projects:read'],
+    });
+    assert.equal(await refusal(`${ws}/ws?token=${noScope}`), 403);
+    assert.equal(await refusal(`${ws}/elsewhere?token=${token}`), 404);
+  });
+
+  it('fans miner, stats and block events out to clients on every worker and listener', async () => {
+    const ws = cluster.http.replace('http', 'ws');
+    const wss = `${cluster.https.replace('https', 'wss')}/ws`;
+    // Fresh connections alternate between the two workers.
+    const clients = [
+      connect(`${ws}/ws?token=${token}`),
+      connect(`${ws}/ws?token=${token}`),
+      connect(`${ws}/ws`, {}, ['bearer', token]),
+      connect(`${ws}/ws`, {}, ['bearer', token]),
+      connect(`${wss}?token=${token}`, { ca: cluster.ca }),
+    ];
+    await Promise.all(clients.map((c) => c.opened));
+    assert.equal(clients[2]?.ws.protocol, 'bearer');
+    for (const c of clients) {
+      await until('the current miner state', () =>
+        c.messages.some((m) => m.type === 'miner') ? true : undefined,
+      );
+    }
+
+    const start = await h1.request(`${cluster.http}/api/miner/start`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(start.status, 202);
+    for (const c of clients) {
+      await until('running, stats and a block', () => {
+        const running = c.messages.some((m) => m.type === 'miner' && m.data.state === 'running');
+        const stats = c.messages.some(
+          (m) => m.type === 'stats' && (m.data.hashrate as { current: number }).current > 0,
+        );
+        const block = c.messages.some((m) => m.type === 'block' && typeof m.data.hash === 'string');
+        return running && stats && block ? true : undefined;
+      });
+    }
+    await h1.request(`${cluster.http}/api/miner/stop`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    for (const c of clients) c.ws.close();
+  });
+
+  it('closes clients with 1001 when the worker drains', async () => {
+    const c = connect(`${cluster.http.replace('http', 'ws')}/ws?token=${token}`);
+    await c.opened;
+    const closed = new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
+    process.kill(cluster.pid, 'SIGHUP');
+    assert.equal(await closed, 1001);
+    await cluster.waitForLog((l) => l.msg === 'rolling restart finished', 60_000);
+  });
+});
