@@ -1,4 +1,5 @@
 import pg from 'pg';
+import QueryStream from 'pg-query-stream';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -32,6 +33,9 @@ const UNAVAILABLE_SYSCALL = new Set([
   'ENETUNREACH',
   'EPIPE',
 ]);
+
+// Upper bound for one streamed query (an export of millions of rows).
+const STREAM_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
 export function isUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -127,6 +131,45 @@ export class Database implements Queryable {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Streams a query's rows through a server-side cursor (pg-query-stream), `batchSize` rows at
+   * a time, with backpressure; the client returns to the pool when the stream ends or is destroyed.
+   */
+  async stream(text: string, values: unknown[], batchSize = 1000): Promise<QueryStream> {
+    if (this.#down) throw this.unavailable();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      if (isUnavailableError(err)) {
+        this.#markDown();
+        throw this.unavailable(err);
+      }
+      throw err;
+    }
+    // An export may take minutes: lift the statement timeout for this client (reset on release)
+    // and pg's client-side query timeout, which it reads from the submitted query object.
+    await client.query('SET statement_timeout = 0');
+    const query = new QueryStream(text, values, { batchSize });
+    Object.assign(query, { query_timeout: STREAM_TIMEOUT_MS });
+    const stream = client.query(query);
+    let released = false;
+    const release = (err?: Error) => {
+      if (released) return;
+      released = true;
+      if (err) client.release(err);
+      else
+        client
+          .query('RESET statement_timeout')
+          .then(() => client.release())
+          .catch((e: Error) => client.release(e));
+    };
+    stream.once('end', () => release());
+    stream.once('close', () => release());
+    stream.once('error', (err) => release(err));
+    return stream;
   }
 
   /** A direct round trip, bypassing the fail-fast state: used by readiness and the probe. */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.ts';
+import type { Database, Queryable } from '../../db/pool.ts';
 import type { MinerBlock, StatsSnapshot } from '../../miner/protocol.ts';
 
 export interface BlockRow {
@@ -99,4 +99,22 @@ export async function statsHistory(
     [from, to, stepSeconds],
   );
   return res.rows;
+}
+
+/** Every stats sample in [from, to), oldest first, as a row stream. */
+export function streamStatsSamples(db: Database, from: Date, to: Date) {
+  return db.stream(
+    `SELECT at, host, hashrate, accepted, rejected, stale, gpus FROM stats_samples
+     WHERE at >= $1 AND at < $2 ORDER BY at, host`,
+    [from, to],
+  );
+}
+
+/** Every validated block, newest first, as a row stream. */
+export function streamValidatedBlocks(db: Database) {
+  return db.stream(
+    `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
+     WHERE validated_at IS NOT NULL ORDER BY height DESC, hash DESC`,
+    [],
+  );
 }

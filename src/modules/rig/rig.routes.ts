@@ -5,91 +5,11 @@ import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
 import type { NodeRpcClient } from './node.client.ts';
+import { blockColumns, type ExportFormat, statsColumns, streamExport } from './rig.export.ts';
+import { streamStatsSamples, streamValidatedBlocks } from './rig.repo.ts';
 import { proxyRpc } from './rig.rpc.ts';
+import { blockPage, exportResponses, formatParam, minerStatus, stats } from './rig.schemas.ts';
 import { blocksPage, history } from './rig.service.ts';
-
-const minerStatus = {
-  type: 'object',
-  required: ['state', 'pid', 'startedAt', 'uptimeSeconds', 'restarts', 'lastExit', 'recentLog'],
-  properties: {
-    state: { enum: ['stopped', 'starting', 'running', 'stopping', 'crashed'] },
-    pid: { type: ['integer', 'null'] },
-    startedAt: { type: ['string', 'null'], format: 'date-time' },
-    uptimeSeconds: { type: 'number' },
-    restarts: { type: 'integer' },
-    lastExit: {
-      type: ['object', 'null'],
-      properties: {
-        code: { type: ['integer', 'null'] },
-        signal: { type: ['string', 'null'] },
-        at: { type: 'string' },
-      },
-    },
-    recentLog: { type: 'array', items: { type: 'string' }, maxItems: 50 },
-  },
-};
-
-const stats = {
-  type: 'object',
-  required: ['hashrate', 'shares', 'gpus', 'miner', 'updatedAt'],
-  properties: {
-    hashrate: {
-      type: 'object',
-      properties: {
-        current: { type: 'number' },
-        avg1m: { type: 'number' },
-        avg15m: { type: 'number' },
-        unit: { const: 'H/s' },
-      },
-    },
-    shares: {
-      type: 'object',
-      properties: {
-        accepted: { type: 'integer' },
-        rejected: { type: 'integer' },
-        stale: { type: 'integer' },
-      },
-    },
-    gpus: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          index: { type: 'integer' },
-          name: { type: 'string' },
-          temperatureC: { type: 'number' },
-          fanPercent: { type: 'number' },
-          powerW: { type: 'number' },
-          hashrate: { type: 'number' },
-        },
-      },
-    },
-    miner: { type: 'object', properties: { state: { type: 'string' }, uptimeSeconds: { type: 'number' } } },
-    updatedAt: { type: ['string', 'null'], format: 'date-time' },
-  },
-};
-
-const blockPage = {
-  type: 'object',
-  required: ['items', 'nextCursor'],
-  properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['height', 'hash', 'foundAt', 'validatedAt', 'difficulty'],
-        properties: {
-          height: { type: 'integer' },
-          hash: { type: 'string' },
-          foundAt: { type: 'string', format: 'date-time' },
-          validatedAt: { type: 'string', format: 'date-time' },
-          difficulty: { type: ['number', 'null'] },
-        },
-      },
-    },
-    nextCursor: { type: ['string', 'null'] },
-  },
-};
 
 export interface RigDeps {
   miner: MinerClient;
@@ -233,6 +153,42 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
       handler: async (req, res) => {
         const { limit, cursor } = req.query as unknown as { limit: number; cursor?: string };
         res.json(await blocksPage(db, limit, cursor));
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/export/stats',
+      operationId: 'exportStats',
+      summary: 'Stored stats samples in [from, to) (default: everything) as CSV or NDJSON, streamed',
+      tags: ['rig'],
+      security,
+      before: reader,
+      parameters: [
+        { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        formatParam,
+      ],
+      responses: exportResponses,
+      handler: async (req, res) => {
+        const q = req.query as unknown as { from?: string; to?: string; format: ExportFormat };
+        const from = new Date(q.from ?? 0);
+        const to = q.to ? new Date(q.to) : new Date(8.64e15);
+        await streamExport(req, res, await streamStatsSamples(db, from, to), statsColumns, 'stats', q.format);
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/export/blocks',
+      operationId: 'exportBlocks',
+      summary: 'Every validated block as CSV or NDJSON, streamed, newest first',
+      tags: ['rig'],
+      security,
+      before: reader,
+      parameters: [formatParam],
+      responses: exportResponses,
+      handler: async (req, res) => {
+        const { format } = req.query as unknown as { format: ExportFormat };
+        await streamExport(req, res, await streamValidatedBlocks(db), blockColumns, 'blocks', format);
       },
     },
     {

@@ -1,0 +1,100 @@
+/** OpenAPI schemas of the rig endpoints. */
+
+export const minerStatus = {
+  type: 'object',
+  required: ['state', 'pid', 'startedAt', 'uptimeSeconds', 'restarts', 'lastExit', 'recentLog'],
+  properties: {
+    state: { enum: ['stopped', 'starting', 'running', 'stopping', 'crashed'] },
+    pid: { type: ['integer', 'null'] },
+    startedAt: { type: ['string', 'null'], format: 'date-time' },
+    uptimeSeconds: { type: 'number' },
+    restarts: { type: 'integer' },
+    lastExit: {
+      type: ['object', 'null'],
+      properties: {
+        code: { type: ['integer', 'null'] },
+        signal: { type: ['string', 'null'] },
+        at: { type: 'string' },
+      },
+    },
+    recentLog: { type: 'array', items: { type: 'string' }, maxItems: 50 },
+  },
+};
+
+export const stats = {
+  type: 'object',
+  required: ['hashrate', 'shares', 'gpus', 'miner', 'updatedAt'],
+  properties: {
+    hashrate: {
+      type: 'object',
+      properties: {
+        current: { type: 'number' },
+        avg1m: { type: 'number' },
+        avg15m: { type: 'number' },
+        unit: { const: 'H/s' },
+      },
+    },
+    shares: {
+      type: 'object',
+      properties: {
+        accepted: { type: 'integer' },
+        rejected: { type: 'integer' },
+        stale: { type: 'integer' },
+      },
+    },
+    gpus: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer' },
+          name: { type: 'string' },
+          temperatureC: { type: 'number' },
+          fanPercent: { type: 'number' },
+          powerW: { type: 'number' },
+          hashrate: { type: 'number' },
+        },
+      },
+    },
+    miner: { type: 'object', properties: { state: { type: 'string' }, uptimeSeconds: { type: 'number' } } },
+    updatedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+export const blockPage = {
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['height', 'hash', 'foundAt', 'validatedAt', 'difficulty'],
+        properties: {
+          height: { type: 'integer' },
+          hash: { type: 'string' },
+          foundAt: { type: 'string', format: 'date-time' },
+          validatedAt: { type: 'string', format: 'date-time' },
+          difficulty: { type: ['number', 'null'] },
+        },
+      },
+    },
+    nextCursor: { type: ['string', 'null'] },
+  },
+};
+
+export const formatParam = {
+  name: 'format',
+  in: 'query' as const,
+  schema: { enum: ['csv', 'ndjson'], default: 'csv' },
+};
+
+export const exportResponses = {
+  200: {
+    description: 'A streamed attachment, compressed on the wire',
+    content: {
+      'text/csv': { schema: { type: 'string' } },
+      'application/x-ndjson': { schema: { type: 'string' } },
+    },
+  },
+};

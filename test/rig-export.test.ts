@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import pg from 'pg';
+import { request } from 'undici';
+import { H1Client, h2once } from './helpers/clients.ts';
+import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+
+const ROWS = 300_000;
+let db: TestDatabase;
+let cluster: RunningCluster;
+let h1: H1Client;
+let auth: Record<string, string>;
+
+async function workerRss(): Promise<number> {
+  const text = await (await fetch(cluster.metrics)).text();
+  const m = /process_resident_memory_bytes\{worker="\d+"\} (\d+)/.exec(text);
+  return Number(m?.[1]);
+}
+
+before(async () => {
+  db = await createTestDatabase();
+  cluster = await startCluster({
+    // One worker, so its memory is the one that serves the export; a pool of two, so a leaked
+    // connection would show at once.
+    workers: 1,
+    env: {
+      DATABASE_URL: db.url,
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      PG_POOL_TOTAL: '2',
+      MINER_CMD: process.execPath,
+      MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
+    },
+  });
+  killOnExit(cluster);
+  // A generated data set, not a fixture: the migrations have run, so the tables exist.
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  await client.query(
+    `INSERT INTO stats_samples (at, host, hashrate, accepted, rejected, stale, gpus)
+     SELECT timestamptz '2026-01-01' + make_interval(secs => g), 'gen', 2.4e8 + g, g, g / 100, g / 50,
+            '[{"index":0,"hashrate":1}]'::jsonb
+     FROM generate_series(1, $1) AS g`,
+    [ROWS],
+  );
+  await client.query(
+    `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
+     SELECT '0x' || lpad(to_hex(g), 64, '0'), 1000 + g, 4.2e15, now(), now() FROM generate_series(1, 25) AS g`,
+  );
+  await client.query("INSERT INTO blocks (hash, height) VALUES ('0xpending', 5000)");
+  await client.end();
+
+  h1 = new H1Client();
+  const json = { 'content-type': 'application/json' };
+  const credentials = JSON.stringify({ email: 'export@example.com', password: 'export password!' });
+  await h1.request(`${cluster.http}/api/auth/register`, { method: 'POST', headers: json, body: credentials });
+  const login = await h1.request(`${cluster.http}/api/auth/login`, {
+    method: 'POST',
+    headers: json,
+    body: credentials,
+  });
+  auth = { authorization: `Bearer ${login.json().accessToken}` };
+});
+
+after(async () => {
+  await h1?.close();
+  assert.equal(await cluster?.stop(), 0);
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+describe('GET /api/export/stats', () => {
+  it('streams every row as gzip-compressed CSV with bounded worker memory', async () => {
+    const before = await workerRss();
+    let peak = before;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await workerRss());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const res = await h1.request(`${cluster.http}/api/export/stats?format=csv`, {
+      headers: { ...auth, 'accept-encoding': 'gzip' },
+    });
+    sampling = false;
+    await sampler;
+
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-encoding'], 'gzip');
+    assert.match(String(res.headers['content-type']), /^text\/csv/);
+    assert.match(String(res.headers['content-disposition']), /^attachment; filename="?stats\.csv"?$/);
+    const lines = zlib.gunzipSync(res.body).toString('utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'at,host,hashrate,accepted,rejected,stale,gpus');
+    assert.equal(lines.length, ROWS + 1);
+    assert.equal(
+      lines[1],
+      '2026-01-01T00:00:01.000Z,gen,240000001,1,0,0,"[{""index"":0,""hashrate"":1}]"',
+    );
+    assert.ok(peak - before < 50 * 1024 * 1024, `worker RSS grew by ${Math.round((peak - before) / 1e6)} MB`);
+  });
+
+  it('streams NDJSON within a time range, over HTTP/2 with brotli', async () => {
+    const res = await h2once(
+      cluster.http,
+      '/api/export/stats?format=ndjson&from=2026-01-01T00:00:10Z&to=2026-01-01T00:00:20Z',
+      { headers: { ...auth, 'accept-encoding': 'br' } },
+    );
+    assert.equal(res.status, 200);
+    const rows = zlib
+      .brotliDecompressSync(res.body)
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(rows.length, 10);
+    assert.deepEqual(Object.keys(rows[0]), [
+      'at',
+      'host',
+      'hashrate',
+      'accepted',
+      'rejected',
+      'stale',
+      'gpus',
+    ]);
+    assert.equal(rows[0].at, '2026-01-01T00:00:10.000Z');
+  });
+
+  it('gives the connection back when the client goes away mid-stream', async () => {
+    // More aborted downloads than the pool has connections.
+    for (let i = 0; i < 4; i++) {
+      const res = await request(`${cluster.http}/api/export/stats`, { headers: auth });
+      assert.equal(res.statusCode, 200);
+      for await (const _chunk of res.body) break;
+      res.body.destroy();
+    }
+    const ready = await h1.request(`${cluster.http}/api/ready`);
+    assert.equal(ready.status, 200, ready.text());
+    const small = await h1.request(
+      `${cluster.http}/api/export/stats?from=2026-01-01T00:00:01Z&to=2026-01-01T00:00:03Z`,
+      {
+        headers: auth,
+      },
+    );
+    assert.equal(small.text().trimEnd().split('\n').length, 3);
+  });
+
+  it('answers a bad format or date with 400 and no token with 401', async () => {
+    assert.equal(
+      (await h1.request(`${cluster.http}/api/export/stats?format=xml`, { headers: auth })).status,
+      400,
+    );
+    assert.equal(
+      (await h1.request(`${cluster.http}/api/export/stats?from=soon`, { headers: auth })).status,
+      400,
+    );
+    assert.equal((await h1.request(`${cluster.http}/api/export/stats`)).status, 401);
+  });
+});
+
+describe('GET /api/export/blocks', () => {
+  it('streams the validated blocks, newest first', async () => {
+    const res = await h1.request(`${cluster.http}/api/export/blocks?format=ndjson`, { headers: auth });
+    assert.match(String(res.headers['content-disposition']), /^attachment; filename="?blocks\.ndjson"?$/);
+    const rows = res
+      .text()
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(rows.length, 25);
+    assert.equal(rows[0].height, 1025);
+    assert.ok(!rows.some((r) => r.hash === '0xpending'));
+  });
+});
