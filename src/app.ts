@@ -17,6 +17,8 @@ import { MinerClient } from './modules/rig/miner.client.ts';
 import { NodeRpcClient } from './modules/rig/node.client.ts';
 import { rigRoutes } from './modules/rig/rig.routes.ts';
 import { createLiveUpdates, type LiveUpdates } from './modules/rig/rig.ws.ts';
+import { webDir } from './modules/web/web.build.ts';
+import { mountWeb } from './modules/web/web.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -38,7 +40,12 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   app.set('etag', 'strong');
 
   app.use(requestContext(deps.log, deps.metrics, deps.worker));
-  app.use(helmet());
+  app.use(
+    helmet({
+      // Both cleartext and TLS are served on purpose; upgrading would break the cleartext page.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
   app.use(
     compression({
       threshold: config.COMPRESSION_THRESHOLD_BYTES,
@@ -91,6 +98,7 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   router.get('/api/openapi.json', (_req, res) => {
     res.type('application/json').send(contract);
   });
+  mountWeb(router, webDir(config.DATA_DIR), deps.log);
   app.use(router);
 
   app.use(notFound);

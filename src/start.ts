@@ -7,6 +7,7 @@ import { createLogger } from './log.ts';
 import { bridgeMinerToWorkers } from './miner/bridge.ts';
 import { createMiner } from './miner/command.ts';
 import { RigRecorder } from './miner/recorder.ts';
+import { buildWeb } from './modules/web/web.build.ts';
 import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
 import { ensureDevJwtSecret } from './secrets.ts';
@@ -58,6 +59,7 @@ try {
     workerEnv.DATABASE_URL = databaseUrl;
   }
   await migrate(databaseUrl, log);
+  await buildWeb(cfg.DATA_DIR);
   if (cfg.HTTPS_PORT > 0 && !cfg.TLS_CERT) {
     const files = await ensureDevCertificate(cfg.DATA_DIR, log);
     workerEnv.TLS_CERT = files.cert;

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+
+export const WEB_SOURCE = path.resolve(import.meta.dirname, '../../../web');
+const brotli = promisify(zlib.brotliCompress);
+const gzip = promisify(zlib.gzip);
+
+/** Where the built page lives: under DATA_DIR, so a read-only install still works. */
+export function webDir(dataDir: string): string {
+  return path.join(dataDir, 'web');
+}
+
+/**
+ * Builds the dashboard page once per start, in the primary: assets get content-hashed names (so
+ * they can be cached for a year), index.html points at them, and every file is precompressed
+ * with brotli and gzip next to itself. Workers only read the result.
+ */
+export async function buildWeb(dataDir: string, source = WEB_SOURCE): Promise<void> {
+  const out = webDir(dataDir);
+  const staging = `${out}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+
+  let html = await readFile(path.join(source, 'index.html'), 'utf8');
+  const files = new Map<string, Buffer>();
+  for (const asset of ['style.css', 'app.js']) {
+    const body = await readFile(path.join(source, asset));
+    const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
+    const ext = path.extname(asset);
+    const hashed = `${path.basename(asset, ext)}.${hash}${ext}`;
+    html = html.replace(`/assets/${asset}`, `/assets/${hashed}`);
+    files.set(hashed, body);
+  }
+  files.set('index.html', Buffer.from(html));
+
+  for (const [name, body] of files) {
+    await writeFile(path.join(staging, name), body);
+    await writeFile(
+      path.join(staging, `${name}.br`),
+      await brotli(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }),
+    );
+    await writeFile(path.join(staging, `${name}.gz`), await gzip(body, { level: 9 }));
+  }
+  await rm(out, { recursive: true, force: true });
+  await rename(staging, out);
+}
