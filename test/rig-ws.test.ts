@@ -61,6 +61,7 @@ before(async () => {
       SIM_MINER_INTERVAL_MS: '50',
       SIM_MINER_BLOCK_CHANCE: '0.3',
       STATS_PUSH_INTERVAL_MS: '100',
+      WS_PING_INTERVAL_MS: '200',
     },
   });
   killOnExit(cluster);
@@ -135,6 +136,17 @@ describe('GET /ws', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     for (const c of clients) c.ws.close();
+  });
+
+  it('drops a peer that stops answering pings, and keeps one that answers', async () => {
+    const url = `${cluster.http.replace('http', 'ws')}/ws?token=${token}`;
+    const dead = connect(url, { autoPong: false });
+    const live = connect(url);
+    await Promise.all([dead.opened, live.opened]);
+    const closed = new Promise<number>((resolve) => dead.ws.once('close', (code) => resolve(code)));
+    assert.equal(await closed, 1006, 'terminated without a close frame');
+    assert.equal(live.ws.readyState, WebSocket.OPEN);
+    live.ws.close();
   });
 
   it('closes clients with 1001 when the worker drains', async () => {
