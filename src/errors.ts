@@ -18,6 +18,7 @@ export const errorCodes = {
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   MINER_UNAVAILABLE: { status: 503, title: 'Miner unavailable' },
+  NODE_UNAVAILABLE: { status: 503, title: 'Node unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -211,7 +211,7 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
       },
       handler: async (req, res) => {
         if (!node) {
-          throw new AppError('MINER_UNAVAILABLE', { detail: 'No node is configured (NODE_RPC_URL).' });
+          throw new AppError('NODE_UNAVAILABLE', { detail: 'No node is configured (NODE_RPC_URL).' });
         }
         if (Buffer.byteLength(JSON.stringify(req.body)) > config.NODE_RPC_MAX_BODY_BYTES) {
           throw new AppError('PAYLOAD_TOO_LARGE', {
