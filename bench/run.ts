@@ -1,0 +1,250 @@
+// The performance lab: `npm run bench` (and :check, :baseline). Starts the production cluster on
+// a fresh database, measures the once-per-run numbers, runs each scenario with its load fixed in
+// bench/lib/scenarios.ts, measures the calibration server the same way, and writes the results
+// (bench/results/*.json) and the report (bench/report/index.html).
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { autocannonRun, h2loadRun, type LoadResult } from './lib/load.ts';
+import { clusterPids, type ProcSample, rssBytes, sampleWhile } from './lib/proc.ts';
+import { renderReport } from './lib/report.ts';
+import { SCENARIOS, type Scenario } from './lib/scenarios.ts';
+import { benchDatabase, ROOT, startCalibration, startService } from './lib/service.ts';
+import { compare, DEFAULT_TOLERANCE } from './lib/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', multiple: true },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
+    baseline: { type: 'boolean', default: false },
+  },
+});
+
+const quick = values.quick;
+const BASELINE = path.join(ROOT, 'bench/baselines/baseline.json');
+const EMAIL = 'bench@example.com';
+const PASSWORD = 'bench password 1234';
+const loginBody = JSON.stringify({ email: EMAIL, password: PASSWORD });
+const tty = process.stdout.isTTY;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+const chosen = SCENARIOS.filter((s) => !values.scenario || values.scenario.includes(s.name)).map((s) => ({
+  ...s,
+  durationSec: values.duration ? Number(values.duration) : quick ? 3 : s.durationSec,
+  warmupSec: quick ? 1 : s.warmupSec,
+  connections: values.connections ? Number(values.connections) : s.connections,
+}));
+const hasH2load = (() => {
+  try {
+    execFileSync('h2load', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+async function load(s: Scenario, origin: string, token: string, durationSec: number): Promise<LoadResult> {
+  const headers: Record<string, string> = {};
+  if (s.auth) headers.authorization = `Bearer ${token}`;
+  if (s.body) headers['content-type'] = 'application/json';
+  const opts = {
+    url: `${origin}${s.path}`,
+    method: s.method,
+    headers,
+    body: s.body ? loginBody : undefined,
+    connections: s.connections,
+    pipelining: s.pipelining,
+    durationSec,
+  };
+  return s.tool === 'h2load' ? h2loadRun({ ...opts, streams: s.streams ?? 1 }) : autocannonRun(opts);
+}
+
+async function eventLoopLagP99(metricsUrl: string): Promise<number | undefined> {
+  const text = await (await fetch(metricsUrl)).text();
+  const lags = [...text.matchAll(/^nodejs_eventloop_lag_p99_seconds\{worker="\d+"\} ([\d.e-]+)$/gm)].map(
+    (m) => Number(m[1]),
+  );
+  return lags.length ? Math.max(...lags) * 1000 : undefined;
+}
+
+async function installSizeBytes(): Promise<number> {
+  const dirs = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter((d) => d.includes('node_modules'));
+  const du = execFileSync('du', ['-sbc', '--', ...new Set(dirs)], { encoding: 'utf8' });
+  const srcDu = execFileSync('du', ['-sb', path.join(ROOT, 'src'), path.join(ROOT, 'web')], {
+    encoding: 'utf8',
+  });
+  const total = Number(/^(\d+)\s+total$/m.exec(du)?.[1] ?? 0);
+  return total + srcDu.split('\n').reduce((sum, l) => sum + (Number(l.split('\t')[0]) || 0), 0);
+}
+
+const db = await benchDatabase();
+const stamp = new Date().toISOString().replaceAll(':', '-');
+await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+const service = await startService(db.url, path.join(ROOT, `bench/results/${stamp}.service.log`), {
+  MINER_CMD: process.execPath,
+  MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
+  DEFAULT_SCOPES: 'miner:read,miner:control',
+  // The lab measures logins, not the limiter: limits far above what it sends.
+  LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
+  LOGIN_MAX_FAILURES_PER_EMAIL: '100000000',
+});
+const primaryPid = service.child.pid as number;
+let exitCode = 0;
+try {
+  await sleep(500); // every worker up, not only the first that answered
+  const pids = clusterPids(primaryPid);
+  const idleSec = quick ? 5 : 30;
+  say(
+    `ferrite up in ${Math.round(service.startupMs)} ms (${pids.length - 1} workers); measuring idle for ${idleSec} s`,
+  );
+  const idle = await sampleWhile(pids, () => sleep(idleSec * 1000));
+  const idleRss = Object.fromEntries(pids.map((p) => [p.role, rssBytes(p.pid)]));
+
+  // Seed: an account, a running miner for /api/stats, and validated blocks for /api/blocks.
+  const json = { 'content-type': 'application/json' };
+  await fetch(`${service.origin}/api/auth/register`, { method: 'POST', headers: json, body: loginBody });
+  const token = (
+    (await (
+      await fetch(`${service.origin}/api/auth/login`, { method: 'POST', headers: json, body: loginBody })
+    ).json()) as { accessToken: string }
+  ).accessToken;
+  await fetch(`${service.origin}/api/miner/start`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const seed = new pg.Client({ connectionString: db.url });
+  await seed.connect();
+  await seed.query(
+    `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
+     SELECT '0x' || lpad(to_hex(g), 64, '0'), 1000000 + g, 4.2e15, now(), now() FROM generate_series(1, 5000) g`,
+  );
+  await seed.end();
+  await sleep(1500); // stats snapshots reach the workers
+
+  const scenarios: Record<
+    string,
+    LoadResult & { procs: ProcSample[]; eventLoopLagP99Ms?: number; background?: LoadResult }
+  > = {};
+  const runnable = chosen.filter((s) => s.tool !== 'h2load' || hasH2load);
+  for (const s of chosen)
+    if (!runnable.includes(s)) say(`skip ${s.name}: h2load is not installed (Debian nghttp2-client)`);
+  const began = performance.now();
+  for (const [i, s] of runnable.entries()) {
+    const elapsed = Math.round((performance.now() - began) / 1000);
+    say(
+      `${tty ? '\x1b[1m' : ''}[${i + 1}/${runnable.length}] ${s.name}${tty ? '\x1b[0m' : ''} (${elapsed} s elapsed)`,
+    );
+    await load(s, service.origin, token, s.warmupSec);
+    const bg = s.background
+      ? load(
+          {
+            ...s,
+            path: s.background.path,
+            method: 'POST',
+            body: 'login',
+            connections: s.background.connections,
+            auth: false,
+          },
+          service.origin,
+          token,
+          s.durationSec,
+        )
+      : undefined;
+    const { result, samples } = await sampleWhile(clusterPids(primaryPid), () =>
+      load(s, service.origin, token, s.durationSec),
+    );
+    const background = await bg;
+    const lag = await eventLoopLagP99(service.metrics);
+    scenarios[s.name] = { ...result, procs: samples, eventLoopLagP99Ms: lag, background };
+    say(
+      `  ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}, non-2xx ${result.non2xx}`,
+    );
+    if (result.errors + result.timeouts + result.non2xx > 0) {
+      say(`  FAIL: ${s.name} had unexpected errors or statuses`);
+      exitCode = 1;
+    }
+  }
+
+  const cal = await startCalibration();
+  const calScenario = SCENARIOS[0] as Scenario;
+  await autocannonRun({ url: `${cal.origin}/`, connections: calScenario.connections, durationSec: 1 });
+  const calibration = await autocannonRun({
+    url: `${cal.origin}/`,
+    connections: calScenario.connections,
+    durationSec: quick ? 3 : calScenario.durationSec,
+  });
+  await cal.stop();
+  say(
+    `calibration (bare node:http cluster): ${Math.round(calibration.rps)} req/s, p99 ${calibration.latencyMs.p99} ms`,
+  );
+
+  const results = {
+    meta: {
+      date: new Date().toISOString(),
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      quick,
+    },
+    once: {
+      startupMs: Math.round(service.startupMs),
+      idleCpuPercent: Math.round(idle.samples.reduce((a, p) => a + p.cpuPercent, 0) * 100) / 100,
+      idleSeconds: idleSec,
+      idleRssBytes: idleRss,
+      installBytes: await installSizeBytes(),
+    },
+    calibration,
+    scenarios,
+  };
+  const file = path.join(ROOT, `bench/results/${stamp}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  await mkdir(path.join(ROOT, 'bench/report'), { recursive: true });
+  let baseline: typeof results | undefined;
+  try {
+    baseline = JSON.parse(await readFile(BASELINE, 'utf8'));
+  } catch {
+    baseline = undefined;
+  }
+  await writeFile(path.join(ROOT, 'bench/report/index.html'), renderReport(results, baseline));
+  say(`results: ${path.relative(ROOT, file)}; report: bench/report/index.html`);
+
+  if (values.baseline) {
+    await writeFile(BASELINE, `${JSON.stringify(results, null, 2)}\n`);
+    say(`baseline rewritten: ${path.relative(ROOT, BASELINE)} (commit it)`);
+  }
+  if (values.check) {
+    if (!baseline) throw new Error(`no baseline at ${BASELINE}; run npm run bench:baseline first`);
+    say('\nscenario                 base req/s   new req/s  ratio   base p99  new p99  ratio');
+    for (const [name, cur] of Object.entries(scenarios)) {
+      const base = baseline.scenarios[name];
+      if (!base) continue;
+      const c = compare(
+        name,
+        { rps: base.rps, p99Ms: base.latencyMs.p99 },
+        { rps: cur.rps, p99Ms: cur.latencyMs.p99 },
+        { baselineRps: baseline.calibration.rps, currentRps: calibration.rps },
+        DEFAULT_TOLERANCE,
+      );
+      say(
+        `${name.padEnd(24)} ${String(Math.round(base.rps)).padStart(10)} ${String(Math.round(cur.rps)).padStart(11)}  ${c.rpsRatio.toFixed(2)}  ${String(base.latencyMs.p99).padStart(9)} ${String(cur.latencyMs.p99).padStart(8)}  ${c.p99Ratio.toFixed(2)}${c.regressed ? `  REGRESSED: ${c.reasons.join('; ')}` : ''}`,
+      );
+      if (c.regressed) exitCode = 1;
+    }
+  }
+} finally {
+  await service.stop();
+  await db.stop();
+}
+process.exit(exitCode);

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compare, cpuPercent, median, percentile } from '../bench/lib/stats.ts';
+
+describe('bench statistics', () => {
+  it('computes nearest-rank percentiles of unsorted samples', () => {
+    const samples = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    assert.equal(percentile(samples, 50), 5);
+    assert.equal(percentile(samples, 90), 9);
+    assert.equal(percentile(samples, 99), 10);
+    assert.equal(percentile(samples, 0), 1);
+    assert.equal(percentile(samples, 100), 10);
+    assert.equal(percentile([], 50), undefined);
+    assert.equal(median([3, 1, 2]), 2);
+    assert.throws(() => percentile(samples, 101), RangeError);
+  });
+
+  it('turns /proc ticks into CPU percent of one core', () => {
+    assert.equal(cpuPercent(100, 150, 1), 50);
+    assert.equal(cpuPercent(0, 0, 0), 0);
+  });
+});
+
+describe('the regression decision', () => {
+  const calibration = { baselineRps: 100_000, currentRps: 100_000 };
+
+  it('passes a run equal to its baseline', () => {
+    const c = compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 20_000, p99Ms: 10 }, calibration);
+    assert.equal(c.regressed, false);
+    assert.equal(c.rpsRatio, 1);
+  });
+
+  it('fails a scenario deliberately slowed beyond 10 % throughput', () => {
+    const c = compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 17_000, p99Ms: 10 }, calibration);
+    assert.equal(c.regressed, true);
+    assert.match(c.reasons[0] ?? '', /throughput 85\.0 %/);
+  });
+
+  it('fails a p99 more than 20 % above baseline, but not a rise under the millisecond floor', () => {
+    const slow = compare('blocks', { rps: 5_000, p99Ms: 20 }, { rps: 5_000, p99Ms: 30 }, calibration);
+    assert.equal(slow.regressed, true);
+    assert.match(slow.reasons[0] ?? '', /p99 150\.0 %/);
+    const noise = compare('health', { rps: 30_000, p99Ms: 1 }, { rps: 30_000, p99Ms: 2 }, calibration);
+    assert.equal(noise.regressed, false);
+  });
+
+  it('normalises by the calibration server, so a slower machine is not a regression', () => {
+    // Everything, calibration included, runs at 60 % speed on this machine.
+    const c = compare(
+      'stats',
+      { rps: 20_000, p99Ms: 10 },
+      { rps: 12_000, p99Ms: 16 },
+      { baselineRps: 100_000, currentRps: 60_000 },
+    );
+    assert.equal(c.regressed, false);
+    assert.ok(Math.abs(c.rpsRatio - 1) < 1e-9);
+    // …while the same numbers on an equally fast machine are one.
+    assert.equal(
+      compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 12_000, p99Ms: 16 }, calibration).regressed,
+      true,
+    );
+  });
+});
