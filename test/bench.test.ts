@@ -61,3 +61,24 @@ describe('the regression decision', () => {
     );
   });
 });
+
+describe('the README performance section', () => {
+  it('is generated from a baseline, with the seeds targets beside the measured values', async () => {
+    const { performanceSection } = await import('../bench/readme-table.ts');
+    const md = performanceSection({
+      meta: { date: '2026-11-23T20:00:00Z', cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
+      once: {
+        startupMs: 731,
+        idleCpuPercent: 0.3,
+        idleRssBytes: { primary: 60 * 1024 * 1024, 'ferrite-worker-1': 90 * 1024 * 1024 },
+        installBytes: 120 * 1024 * 1024,
+      },
+      calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
+      scenarios: { stats: { rps: 14_000, latencyMs: { p50: 3, p99: 11 } } },
+    });
+    assert.match(md, /\| Startup \| 2–5 s \(seeds' report\) \| < 100 ms \| 731 ms/);
+    assert.match(md, /\| CPU \(idle\) \|.*\| 0\.3 % of one core/);
+    assert.match(md, /primary 60 MB, each worker 90 MB/);
+    assert.match(md, /\| `stats` \| 14000 \| 3 \| 11 \| 0\.18 \|/);
+  });
+});

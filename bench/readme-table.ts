@@ -1,0 +1,70 @@
+// `npm run bench:readme`: regenerates the README's performance section from the committed
+// baseline (bench/baselines/baseline.json), between the bench:start and bench:end markers, so
+// the numbers there are never typed by hand.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ROOT } from './lib/service.ts';
+
+interface Baseline {
+  meta: { date: string; cores: number; cpu: string; node: string; quick: boolean };
+  once: {
+    startupMs: number;
+    idleCpuPercent: number;
+    idleRssBytes: Record<string, number>;
+    installBytes: number;
+  };
+  calibration: { rps: number; latencyMs: { p50: number; p99: number } };
+  scenarios: Record<
+    string,
+    { rps: number; latencyMs: { p50: number; p99: number }; eventLoopLagP99Ms?: number }
+  >;
+}
+
+const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+
+export function performanceSection(b: Baseline): string {
+  const workers = Object.entries(b.once.idleRssBytes).filter(([role]) => role !== 'primary');
+  const workerRss = workers.map(([, v]) => v);
+  const rows = Object.entries(b.scenarios)
+    .map(
+      ([name, s]) =>
+        `| \`${name}\` | ${Math.round(s.rps)} | ${s.latencyMs.p50} | ${s.latencyMs.p99} | ${(s.rps / b.calibration.rps).toFixed(2)} |`,
+    )
+    .join('\n');
+  return `Measured ${b.meta.date.slice(0, 10)} on ${b.meta.cores} cores (${b.meta.cpu}), Node ${b.meta.node}, by \`npm run bench:baseline\`${
+    b.meta.quick ? ' (quick run)' : ''
+  }; load generator on the same cores. Regenerate with \`npm run bench:readme\`.
+
+| metric (seed 001) | Node before (measured) | Go target (seeds) | ferrite (measured) |
+|---|---|---|---|
+| Memory | not yet measured (\`before\` peer, #5) | < 20 MB | primary ${mb(b.once.idleRssBytes.primary ?? 0)}, each worker ${workerRss.map(mb).join(' / ')} RSS idle |
+| Startup | 2–5 s (seeds' report) | < 100 ms | ${b.once.startupMs} ms from spawn to the first 200 (external Postgres) |
+| Latency | 15–30 ms (seeds' report) | 2–5 ms | \`stats\` p50 ${b.scenarios.stats?.latencyMs.p50 ?? '–'} ms, p99 ${b.scenarios.stats?.latencyMs.p99 ?? '–'} ms at 50 connections |
+| CPU (idle) | 1–2 % (seeds' report) | < 0.5 % | ${b.once.idleCpuPercent} % of one core, whole cluster |
+| Artifact size | n/a | < 15 MB binary | ${mb(b.once.installBytes)} production install (node_modules without dev, src, web) |
+
+| scenario | req/s | p50 ms | p99 ms | req/s ÷ calibration |
+|---|---|---|---|---|
+${rows}
+
+Calibration (bare \`node:http\` cluster, same bytes as \`/api/health\`): ${Math.round(b.calibration.rps)} req/s, p99 ${b.calibration.latencyMs.p99} ms.`;
+}
+
+const isMain = import.meta.filename === path.resolve(process.argv[1] ?? '');
+if (isMain) {
+  const baseline = JSON.parse(
+    await readFile(path.join(ROOT, 'bench/baselines/baseline.json'), 'utf8'),
+  ) as Baseline;
+  const readmePath = path.join(ROOT, 'README.md');
+  const readme = await readFile(readmePath, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < i) throw new Error('README.md lacks the bench:start/bench:end markers');
+  await writeFile(
+    readmePath,
+    `${readme.slice(0, i + start.length)}\n${performanceSection(baseline)}\n${readme.slice(j)}`,
+  );
+  process.stdout.write('README performance section regenerated from bench/baselines/baseline.json\n');
+}
