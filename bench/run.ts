@@ -8,8 +8,8 @@ import { availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { autocannonRun, h2loadRun, type LoadResult } from './lib/load.ts';
+import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
+import { autocannonRun, type LoadResult } from './lib/load.ts';
 import { clusterPids, type ProcSample, rssBytes, sampleWhile } from './lib/proc.ts';
 import { renderReport } from './lib/report.ts';
 import { SCENARIOS, type Scenario } from './lib/scenarios.ts';
@@ -29,9 +29,6 @@ const { values } = parseArgs({
 
 const quick = values.quick;
 const BASELINE = path.join(ROOT, 'bench/baselines/baseline.json');
-const EMAIL = 'bench@example.com';
-const PASSWORD = 'bench password 1234';
-const loginBody = JSON.stringify({ email: EMAIL, password: PASSWORD });
 const tty = process.stdout.isTTY;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -49,22 +46,6 @@ const hasH2load = (() => {
     return false;
   }
 })();
-
-async function load(s: Scenario, origin: string, token: string, durationSec: number): Promise<LoadResult> {
-  const headers: Record<string, string> = {};
-  if (s.auth) headers.authorization = `Bearer ${token}`;
-  if (s.body) headers['content-type'] = 'application/json';
-  const opts = {
-    url: `${origin}${s.path}`,
-    method: s.method,
-    headers,
-    body: s.body ? loginBody : undefined,
-    connections: s.connections,
-    pipelining: s.pipelining,
-    durationSec,
-  };
-  return s.tool === 'h2load' ? h2loadRun({ ...opts, streams: s.streams ?? 1 }) : autocannonRun(opts);
-}
 
 async function eventLoopLagP99(metricsUrl: string): Promise<number | undefined> {
   const text = await (await fetch(metricsUrl)).text();
@@ -92,14 +73,7 @@ async function installSizeBytes(): Promise<number> {
 const db = await benchDatabase();
 const stamp = new Date().toISOString().replaceAll(':', '-');
 await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-const service = await startService(db.url, path.join(ROOT, `bench/results/${stamp}.service.log`), {
-  MINER_CMD: process.execPath,
-  MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
-  DEFAULT_SCOPES: 'miner:read,miner:control',
-  // The lab measures logins, not the limiter: limits far above what it sends.
-  LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
-  LOGIN_MAX_FAILURES_PER_EMAIL: '100000000',
-});
+const service = await startService(db.url, path.join(ROOT, `bench/results/${stamp}.service.log`), LAB_ENV);
 const primaryPid = service.child.pid as number;
 let exitCode = 0;
 try {
@@ -112,26 +86,7 @@ try {
   const idle = await sampleWhile(pids, () => sleep(idleSec * 1000));
   const idleRss = Object.fromEntries(pids.map((p) => [p.role, rssBytes(p.pid)]));
 
-  // Seed: an account, a running miner for /api/stats, and validated blocks for /api/blocks.
-  const json = { 'content-type': 'application/json' };
-  await fetch(`${service.origin}/api/auth/register`, { method: 'POST', headers: json, body: loginBody });
-  const token = (
-    (await (
-      await fetch(`${service.origin}/api/auth/login`, { method: 'POST', headers: json, body: loginBody })
-    ).json()) as { accessToken: string }
-  ).accessToken;
-  await fetch(`${service.origin}/api/miner/start`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}` },
-  });
-  const seed = new pg.Client({ connectionString: db.url });
-  await seed.connect();
-  await seed.query(
-    `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
-     SELECT '0x' || lpad(to_hex(g), 64, '0'), 1000000 + g, 4.2e15, now(), now() FROM generate_series(1, 5000) g`,
-  );
-  await seed.end();
-  await sleep(1500); // stats snapshots reach the workers
+  const token = await seed(service.origin, db.url);
 
   const scenarios: Record<
     string,
@@ -146,9 +101,9 @@ try {
     say(
       `${tty ? '\x1b[1m' : ''}[${i + 1}/${runnable.length}] ${s.name}${tty ? '\x1b[0m' : ''} (${elapsed} s elapsed)`,
     );
-    await load(s, service.origin, token, s.warmupSec);
+    await loadScenario(s, service.origin, token, s.warmupSec);
     const bg = s.background
-      ? load(
+      ? loadScenario(
           {
             ...s,
             path: s.background.path,
@@ -163,7 +118,7 @@ try {
         )
       : undefined;
     const { result, samples } = await sampleWhile(clusterPids(primaryPid), () =>
-      load(s, service.origin, token, s.durationSec),
+      loadScenario(s, service.origin, token, s.durationSec),
     );
     const background = await bg;
     const lag = await eventLoopLagP99(service.metrics);

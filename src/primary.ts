@@ -49,7 +49,13 @@ export class Primary {
     this.#workerEnv = opts.workerEnv;
     this.#onStopped = opts.onStopped;
     this.#beforeStop = opts.beforeStop;
-    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)) });
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL('./worker.ts', import.meta.url)),
+      // The lab's `npm run profile`: each worker writes a V8 CPU profile when it exits.
+      execArgv: this.#cfg.CPU_PROFILE_DIR
+        ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${this.#cfg.CPU_PROFILE_DIR}`]
+        : process.execArgv,
+    });
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
   }
 

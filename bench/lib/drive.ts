@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { autocannonRun, h2loadRun, type LoadResult } from './load.ts';
+import type { Scenario } from './scenarios.ts';
+import { ROOT } from './service.ts';
+
+const EMAIL = 'bench@example.com';
+const PASSWORD = 'bench password 1234';
+export const LOGIN_BODY = JSON.stringify({ email: EMAIL, password: PASSWORD });
+
+/** The service settings every lab run uses on top of production defaults. */
+export const LAB_ENV = {
+  MINER_CMD: process.execPath,
+  MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
+  DEFAULT_SCOPES: 'miner:read,miner:control',
+  // The lab measures logins, not the limiter: limits far above what it sends.
+  LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
+  LOGIN_MAX_FAILURES_PER_EMAIL: '100000000',
+};
+
+/** An account (returns its token), a running miner for /api/stats, and 5,000 validated blocks. */
+export async function seed(origin: string, databaseUrl: string): Promise<string> {
+  const json = { 'content-type': 'application/json' };
+  await fetch(`${origin}/api/auth/register`, { method: 'POST', headers: json, body: LOGIN_BODY });
+  const login = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: json, body: LOGIN_BODY });
+  const { accessToken } = (await login.json()) as { accessToken: string };
+  await fetch(`${origin}/api/miner/start`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query(
+    `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
+     SELECT '0x' || lpad(to_hex(g), 64, '0'), 1000000 + g, 4.2e15, now(), now() FROM generate_series(1, 5000) g
+     ON CONFLICT DO NOTHING`,
+  );
+  await client.end();
+  await sleep(1500); // stats snapshots reach the workers
+  return accessToken;
+}
+
+/** One scenario's load against `origin` for `durationSec`. */
+export function loadScenario(
+  s: Scenario,
+  origin: string,
+  token: string,
+  durationSec: number,
+): Promise<LoadResult> {
+  const headers: Record<string, string> = {};
+  if (s.auth) headers.authorization = `Bearer ${token}`;
+  if (s.body) headers['content-type'] = 'application/json';
+  const opts = {
+    url: `${origin}${s.path}`,
+    method: s.method,
+    headers,
+    body: s.body ? LOGIN_BODY : undefined,
+    connections: s.connections,
+    pipelining: s.pipelining,
+    durationSec,
+  };
+  return s.tool === 'h2load' ? h2loadRun({ ...opts, streams: s.streams ?? 1 }) : autocannonRun(opts);
+}

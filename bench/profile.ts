@@ -1,0 +1,54 @@
+// `npm run profile -- SCENARIO`: a flamegraph of one worker under that scenario's load. The
+// service runs with one worker whose V8 CPU profile (CPU_PROFILE_DIR) is turned into a 0x
+// flamegraph at profiles/SCENARIO/flamegraph.html when the run ends.
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
+import { SCENARIOS } from './lib/scenarios.ts';
+import { benchDatabase, ROOT, startService } from './lib/service.ts';
+
+const name = process.argv[2];
+const scenario = SCENARIOS.find((s) => s.name === name);
+if (!scenario) {
+  process.stderr.write(
+    `usage: npm run profile -- SCENARIO  (one of ${SCENARIOS.map((s) => s.name).join(', ')})\n`,
+  );
+  process.exit(2);
+}
+
+const profDir = await mkdtemp(path.join(tmpdir(), 'ferrite-prof-'));
+const db = await benchDatabase();
+const service = await startService(db.url, path.join(profDir, 'service.log'), {
+  ...LAB_ENV,
+  WORKERS: '1',
+  CPU_PROFILE_DIR: profDir,
+});
+try {
+  const token = await seed(service.origin, db.url);
+  await loadScenario(scenario, service.origin, token, 2);
+  const r = await loadScenario(scenario, service.origin, token, scenario.durationSec);
+  process.stdout.write(
+    `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms while profiling\n`,
+  );
+} finally {
+  await service.stop();
+  await db.stop();
+}
+
+// The worker's profile is the one not written by the primary (whose pid is the service's).
+const profiles = (await readdir(profDir)).filter(
+  (f) => f.endsWith('.cpuprofile') && !f.includes(`.${service.child.pid}.`),
+);
+if (profiles.length !== 1)
+  throw new Error(`expected one worker profile in ${profDir}, found ${profiles.length}`);
+const profile = path.join(profDir, profiles[0] as string);
+execFileSync(path.join(ROOT, 'node_modules/.bin/0x'), ['--visualize-cpu-profile', profile], {
+  stdio: 'inherit',
+});
+const out = path.join(ROOT, 'profiles', scenario.name);
+await mkdir(out, { recursive: true });
+await rename(path.join(profDir, 'flamegraph.html'), path.join(out, 'flamegraph.html'));
+await rm(profDir, { recursive: true, force: true });
+process.stdout.write(`flamegraph: ${path.relative(ROOT, path.join(out, 'flamegraph.html'))}\n`);
