@@ -6,6 +6,7 @@ import type { Database } from './db/pool.ts';
 import { requestContext } from './http/context.ts';
 import { errorHandler, notFound } from './http/problem.ts';
 import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
+import { staticHeaders } from './http/static-headers.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { LoginLimiter } from './modules/auth/auth.limiter.ts';
@@ -39,12 +40,14 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   app.set('query parser', 'simple');
   app.set('etag', 'strong');
 
-  app.use(requestContext(deps.log, deps.metrics, deps.worker));
+  app.use(requestContext(deps.log, deps.metrics));
   app.use(
-    helmet({
-      // Both cleartext and TLS are served on purpose; upgrading would break the cleartext page.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-    }),
+    staticHeaders(
+      helmet({
+        // Both cleartext and TLS are served on purpose; upgrading would break the cleartext page.
+        contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+      }),
+    ),
   );
   app.use(
     compression({

@@ -3,21 +3,23 @@ import { type Logger, pino } from 'pino';
 export type { Logger };
 
 // Secrets never reach the log, wherever they appear in a logged object.
+// Top-level and named paths only: wildcard paths make pino's redaction walk every logged object,
+// which the lab measured at ~20 % of a small route's throughput. Request lines carry none of
+// these; errors and ad-hoc objects that might are logged under these names.
 const redactPaths = [
   'authorization',
   'cookie',
   'password',
   'refreshToken',
   'accessToken',
-  '*.authorization',
-  '*.cookie',
-  '*.password',
-  '*.refreshToken',
-  '*.accessToken',
+  'token',
+  'headers.authorization',
+  'headers.cookie',
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
   'body.password',
+  'body.refreshToken',
 ];
 
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
