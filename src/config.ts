@@ -73,6 +73,7 @@ export const configSchema = z.object({
   ARGON2_MEMORY_KIB: int(19_456, 8, 4_194_304),
   ARGON2_TIME_COST: int(2, 1, 100),
   ARGON2_PARALLELISM: int(1, 1, 16),
+  ARGON2_CONCURRENCY: int(1, 1, 64),
   REGISTRATION_ENABLED: bool(true),
   DEFAULT_SCOPES: z.string().default('miner:read,projects:read,projects:write'),
   LOGIN_MAX_FAILURES_PER_EMAIL: int(5, 1),

@@ -9,13 +9,35 @@ export interface Argon2Params {
   parallelism: number;
 }
 
+// How many hashes one worker computes at once. Each takes a core for ~15 ms; letting every
+// login start its own (libuv's pool runs four) only makes them compete with the event loops for
+// the same cores. Queued logins wait in memory, costing nothing.
+let limit = 1;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+export function setArgon2Concurrency(n: number): void {
+  limit = Math.max(1, n);
+}
+
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 /** argon2id in the Rust addon; async, so hashing runs on libuv's pool, not the event loop. */
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return hash(password, { algorithm: ARGON2ID, ...params });
+  return limited(() => hash(password, { algorithm: ARGON2ID, ...params }));
 }
 
 export function verifyPassword(phc: string, password: string): Promise<boolean> {
-  return verify(phc, password).catch(() => false);
+  return limited(() => verify(phc, password)).catch(() => false);
 }
 
 const PHC = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;

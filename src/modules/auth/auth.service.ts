@@ -3,7 +3,13 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { type Argon2Params, hashPassword, needsRehash, verifyPassword } from '../../native/argon2.ts';
+import {
+  type Argon2Params,
+  hashPassword,
+  needsRehash,
+  setArgon2Concurrency,
+  verifyPassword,
+} from '../../native/argon2.ts';
 import type { LoginLimiter } from './auth.limiter.ts';
 import * as repo from './auth.repo.ts';
 import type { AccessTokens } from './auth.tokens.ts';
@@ -68,6 +74,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM,
   };
+  setArgon2Concurrency(config.ARGON2_CONCURRENCY);
   const defaultScopes = config.DEFAULT_SCOPES.split(',').filter(Boolean);
   // Verified against when the email is unknown, so both failures cost the same.
   let dummyHash: Promise<string> | undefined;
