@@ -107,12 +107,11 @@ export class Database implements Queryable {
     }
   }
 
-  /** Runs `fn` inside a transaction on one client; rolls back on any error. */
-  async transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+  /** A dedicated client, failing fast with a 503 while the database is known to be down. */
+  async #connect(): Promise<pg.PoolClient> {
     if (this.#down) throw this.unavailable();
-    let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      return await this.pool.connect();
     } catch (err) {
       if (isUnavailableError(err)) {
         this.#markDown();
@@ -120,6 +119,11 @@ export class Database implements Queryable {
       }
       throw err;
     }
+  }
+
+  /** Runs `fn` inside a transaction on one client; rolls back on any error. */
+  async transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -138,17 +142,7 @@ export class Database implements Queryable {
    * a time, with backpressure; the client returns to the pool when the stream ends or is destroyed.
    */
   async stream(text: string, values: unknown[], batchSize = 1000): Promise<QueryStream> {
-    if (this.#down) throw this.unavailable();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      if (isUnavailableError(err)) {
-        this.#markDown();
-        throw this.unavailable(err);
-      }
-      throw err;
-    }
+    const client = await this.#connect();
     // An export may take minutes: lift the statement timeout for this client (reset on release)
     // and pg's client-side query timeout, which it reads from the submitted query object.
     await client.query('SET statement_timeout = 0');
