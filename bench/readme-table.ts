@@ -18,9 +18,35 @@ interface Baseline {
     string,
     { rps: number; latencyMs: { p50: number; p99: number }; eventLoopLagP99Ms?: number }
   >;
+  extra?: {
+    export?: { rows: number; rowsPerSec: number; wireMBps: number; workerRssGrowthMB: number };
+    wsFanout?: {
+      clients: number;
+      connected: number;
+      deliveryMs: { p50: number; p99: number };
+      spreadMs: number;
+    };
+  };
 }
 
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+
+function extraLines(b: Baseline): string {
+  const lines: string[] = [];
+  const e = b.extra?.export;
+  if (e) {
+    lines.push(
+      `- \`export\`: ${e.rows.toLocaleString('en')} rows as gzip CSV at ${e.rowsPerSec.toLocaleString('en')} rows/s (${e.wireMBps} MB/s on the wire); worker RSS grew by ${e.workerRssGrowthMB} MB.`,
+    );
+  }
+  const w = b.extra?.wsFanout;
+  if (w) {
+    lines.push(
+      `- \`ws-fanout\`: ${w.connected} of ${w.clients} WebSocket clients held; a miner change reaches them p50 ${w.deliveryMs.p50} ms, p99 ${w.deliveryMs.p99} ms after the API request (first-to-last spread ${w.spreadMs} ms).`,
+    );
+  }
+  return lines.length ? `\n\n${lines.join('\n')}` : '';
+}
 
 export function performanceSection(b: Baseline): string {
   const workers = Object.entries(b.once.idleRssBytes).filter(([role]) => role !== 'primary');
@@ -47,7 +73,7 @@ export function performanceSection(b: Baseline): string {
 |---|---|---|---|---|
 ${rows}
 
-Calibration (bare \`node:http\` cluster, same bytes as \`/api/health\`): ${Math.round(b.calibration.rps)} req/s, p99 ${b.calibration.latencyMs.p99} ms.`;
+Calibration (bare \`node:http\` cluster, same bytes as \`/api/health\`): ${Math.round(b.calibration.rps)} req/s, p99 ${b.calibration.latencyMs.p99} ms.${extraLines(b)}`;
 }
 
 const isMain = import.meta.filename === path.resolve(process.argv[1] ?? '');

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
+import { type ExportResult, exportScenario, type FanoutResult, wsFanout } from './lib/extra.ts';
 import { autocannonRun, type LoadResult } from './lib/load.ts';
 import { clusterPids, type ProcSample, rssBytes, sampleWhile } from './lib/proc.ts';
 import { renderReport } from './lib/report.ts';
@@ -132,6 +133,26 @@ try {
     }
   }
 
+  const extra: { export?: ExportResult; wsFanout?: FanoutResult } = {};
+  if (!values.scenario || values.scenario.includes('export')) {
+    say('[extra] export: streaming stats samples as gzip CSV');
+    const workers = clusterPids(primaryPid)
+      .filter((p) => p.role !== 'primary')
+      .map((p) => p.pid);
+    extra.export = await exportScenario(service.origin, token, db.url, workers, quick ? 200_000 : 1_000_000);
+    say(
+      `  ${extra.export.rowsPerSec} rows/s, ${extra.export.wireMBps} MB/s on the wire, worker RSS +${extra.export.workerRssGrowthMB} MB`,
+    );
+  }
+  if (!values.scenario || values.scenario.includes('ws-fanout')) {
+    const clients = quick ? 200 : 1000;
+    say(`[extra] ws-fanout: ${clients} WebSocket clients`);
+    extra.wsFanout = await wsFanout(service.origin, token, clients, quick ? 2 : 5);
+    say(
+      `  ${extra.wsFanout.connected}/${clients} connected; delivery p50 ${extra.wsFanout.deliveryMs.p50} ms, p99 ${extra.wsFanout.deliveryMs.p99} ms, spread ${extra.wsFanout.spreadMs} ms`,
+    );
+  }
+
   const cal = await startCalibration();
   const calScenario = SCENARIOS[0] as Scenario;
   await autocannonRun({ url: `${cal.origin}/`, connections: calScenario.connections, durationSec: 1 });
@@ -162,6 +183,7 @@ try {
     },
     calibration,
     scenarios,
+    extra,
   };
   const file = path.join(ROOT, `bench/results/${stamp}.json`);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
