@@ -6,8 +6,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createScratchDatabase } from '../../src/db/scratch.ts';
 import { createLogger } from '../../src/log.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -22,20 +22,11 @@ export async function benchDatabase(): Promise<{ url: string; stop: () => Promis
     adminUrl = embedded.url;
     stopServer = () => embedded.stop();
   }
-  const name = `ferrite_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const scratch = await createScratchDatabase(adminUrl, 'ferrite_bench');
   return {
-    url: url.toString(),
+    url: scratch.url,
     stop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await scratch.drop();
       await stopServer();
     },
   };

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import pg from 'pg';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../../src/db/scratch.ts';
 import { createLogger } from '../../src/log.ts';
 
 let server: Promise<{ adminUrl: string; stop: () => Promise<void> }> | undefined;
@@ -29,32 +28,12 @@ function postgresServer() {
   return server;
 }
 
-export interface TestDatabase {
-  url: string;
-  name: string;
-  drop(): Promise<void>;
-}
+export type TestDatabase = ScratchDatabase;
 
 /** A fresh, empty database on the test server, so test files never see each other's rows. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const { adminUrl } = await postgresServer();
-  const name = `ferrite_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return createScratchDatabase(adminUrl, 'ferrite_test');
 }
 
 export async function stopPostgresServer(): Promise<void> {
