@@ -20,6 +20,7 @@ import { rigRoutes } from './modules/rig/rig.routes.ts';
 import { createLiveUpdates, type LiveUpdates } from './modules/rig/rig.ws.ts';
 import { webDir } from './modules/web/web.build.ts';
 import { mountWeb } from './modules/web/web.routes.ts';
+import { strongEtag } from './native/xxhash.ts';
 
 export interface AppDeps {
   config: Config;
@@ -38,7 +39,8 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   app.disable('x-powered-by');
   app.set('trust proxy', config.TRUST_PROXY);
   app.set('query parser', 'simple');
-  app.set('etag', 'strong');
+  // Response ETags hash with XXH3 (Rust) instead of express's default SHA-1 (see README, Rust hot paths).
+  app.set('etag', (body: string | Buffer) => strongEtag(body));
 
   app.use(requestContext(deps.log, deps.metrics));
   app.use(

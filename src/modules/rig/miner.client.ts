@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { AppError } from '../../errors.ts';
 import {
   MINER_COMMAND,
@@ -10,6 +9,7 @@ import {
   type MinerStatus,
   type StatsSnapshot,
 } from '../../miner/protocol.ts';
+import { strongEtag } from '../../native/xxhash.ts';
 
 interface Pending {
   resolve: (reply: MinerReply) => void;
@@ -106,7 +106,7 @@ export class MinerClient {
         ...(this.#snapshot ?? { ...EMPTY_STATS, updatedAt: null }),
         miner: { state: status.state, uptimeSeconds: status.uptimeSeconds },
       });
-      const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+      const etag = strongEtag(body);
       this.#stats = { body, etag };
     }
     return this.#stats;
