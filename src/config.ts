@@ -100,6 +100,23 @@ export const configSchema = z.object({
   NODE_RPC_MAX_BATCH: int(50, 1, 1000),
   BLOCK_VALIDATE_METHOD: z.string().min(1).default('eth_getBlockByHash'),
   BLOCK_VALIDATE_RETRY_MS: int(5000, 100),
+  WORKFLOW_PLANNER: z.enum(['auto', 'rules', 'gemini']).default('auto'),
+  WORKFLOW_MAX_STEPS: int(50, 1, 1000),
+  WORKFLOW_RUN_CONCURRENCY: int(4, 1, 256),
+  WORKFLOW_WORKER_CONCURRENCY: int(16, 1, 1024),
+  WORKFLOW_MAX_ACTIVE_RUNS: int(20, 1, 10_000),
+  WORKFLOW_STEP_TIMEOUT_MS: int(120_000, 100),
+  WORKFLOW_LEASE_MS: int(30_000, 500),
+  WORKFLOW_HEARTBEAT_MS: int(5000, 100),
+  WORKFLOW_SWEEP_INTERVAL_MS: int(5000, 100),
+  WORKFLOW_OUTPUT_MAX_BYTES: int(16_384, 256, 1_048_576),
+  SEARCH_THREADS: int(2, 1, 64),
+  SEARCH_TIMEOUT_MS: int(5000, 50),
+  SEARCH_MAX_MATCHES: int(200, 1, 10_000),
+  GEMINI_API_KEY: optionalString,
+  GEMINI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  GEMINI_MODEL: z.string().min(1).default('gemini-2.5-flash'),
+  GEMINI_TIMEOUT_MS: int(30_000, 100),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -137,6 +154,12 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   for (const scope of cfg.DEFAULT_SCOPES.split(',').filter(Boolean)) {
     if (!(SCOPES as readonly string[]).includes(scope)) issues.push(`DEFAULT_SCOPES: unknown scope ${scope}`);
+  }
+  if (cfg.WORKFLOW_HEARTBEAT_MS * 2 > cfg.WORKFLOW_LEASE_MS) {
+    issues.push('WORKFLOW_HEARTBEAT_MS: must be at most half of WORKFLOW_LEASE_MS');
+  }
+  if (cfg.WORKFLOW_PLANNER === 'gemini' && !cfg.GEMINI_API_KEY) {
+    issues.push('WORKFLOW_PLANNER: gemini needs GEMINI_API_KEY');
   }
   if (cfg.HTTP_PORT === 0 && cfg.HTTPS_PORT === 0) {
     issues.push('HTTP_PORT/HTTPS_PORT: at least one listener must be on');

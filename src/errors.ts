@@ -19,6 +19,10 @@ export const errorCodes = {
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   MINER_UNAVAILABLE: { status: 503, title: 'Miner unavailable' },
   NODE_UNAVAILABLE: { status: 503, title: 'Node unavailable' },
+  INVALID_PLAN: { status: 400, title: 'Invalid workflow plan' },
+  INVALID_PROMPT: { status: 400, title: 'Prompt not understood' },
+  MODEL_UNAVAILABLE: { status: 502, title: 'Model unavailable' },
+  MODEL_TIMEOUT: { status: 504, title: 'Model timed out' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
