@@ -117,6 +117,16 @@ export const configSchema = z.object({
   GEMINI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   GEMINI_MODEL: z.string().min(1).default('gemini-2.5-flash'),
   GEMINI_TIMEOUT_MS: int(30_000, 100),
+  VFS_MAX_FILE_BYTES: int(5_242_880, 1, 268_435_456),
+  VFS_QUOTA_BYTES: int(104_857_600, 1),
+  VFS_MAX_FILES: int(10_000, 1, 10_000_000),
+  VFS_MAX_PATH_BYTES: int(1024, 16, 4096),
+  VFS_MAX_PATH_DEPTH: int(32, 1, 256),
+  SSE_HEARTBEAT_MS: int(15_000, 50),
+  SSE_RETRY_MS: int(2000, 0),
+  SSE_MAX_BUFFER_BYTES: int(1_048_576, 1024),
+  EVENTS_RETAIN_PER_PROJECT: int(10_000, 100),
+  EVENTS_RETAIN_SECONDS: int(604_800, 0),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -23,6 +23,9 @@ export const errorCodes = {
   INVALID_PROMPT: { status: 400, title: 'Prompt not understood' },
   MODEL_UNAVAILABLE: { status: 502, title: 'Model unavailable' },
   MODEL_TIMEOUT: { status: 504, title: 'Model timed out' },
+  INVALID_PATH: { status: 400, title: 'Invalid file path' },
+  PRECONDITION_FAILED: { status: 412, title: 'Precondition failed' },
+  QUOTA_EXCEEDED: { status: 413, title: 'Quota exceeded' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,128 @@
+import type { Database } from '../../db/pool.ts';
+import { AppError } from '../../errors.ts';
+import type { EventsService } from '../events/events.service.ts';
+import * as repo from './projects.repo.ts';
+
+export interface Project {
+  id: string;
+  ownerId: string;
+  name: string;
+  description: string;
+  /** Counts file changes; a file's `version` is the revision that last wrote it. */
+  revision: number;
+  fileCount: number;
+  totalBytes: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ProjectsDeps {
+  db: Database;
+  events: EventsService;
+}
+
+function toProject(r: repo.ProjectRow): Project {
+  return {
+    id: r.id,
+    ownerId: r.owner_id,
+    name: r.name,
+    description: r.description,
+    revision: Number(r.revision),
+    fileCount: r.file_count,
+    totalBytes: Number(r.total_bytes),
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+// Another user's project answers exactly like a missing one: its existence is not disclosed.
+function notFound(): AppError {
+  return new AppError('NOT_FOUND', { detail: 'No such project.' });
+}
+
+function badCursor(): AppError {
+  return new AppError('VALIDATION_FAILED', {
+    detail: 'query /cursor: not a cursor this service issued',
+    extensions: { errors: [{ in: 'query', path: '/cursor', message: 'not a cursor this service issued' }] },
+  });
+}
+
+const PG_TIMESTAMP = /^\d{4,}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// A cursor is the (createdAt, id) of the last item of a page, opaque to clients. createdAt keeps
+// Postgres's microseconds, which a JS Date would truncate (and so skip rows).
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw badCursor();
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    typeof parsed[0] !== 'string' ||
+    !PG_TIMESTAMP.test(parsed[0]) ||
+    typeof parsed[1] !== 'string' ||
+    !UUID.test(parsed[1])
+  ) {
+    throw badCursor();
+  }
+  return { createdAt: parsed[0], id: parsed[1] };
+}
+
+export function createProjectsService({ db, events }: ProjectsDeps) {
+  return {
+    async create(userId: string, input: { name: string; description?: string }): Promise<Project> {
+      return toProject(await repo.insertProject(db, userId, input.name.trim(), input.description ?? ''));
+    },
+
+    /** The project when it exists and is the user's; NOT_FOUND otherwise (another user's included). */
+    async getOwned(userId: string, projectId: string): Promise<Project> {
+      const row = UUID.test(projectId) ? await repo.ownedProject(db, userId, projectId) : undefined;
+      if (!row) throw notFound();
+      return toProject(row);
+    },
+
+    /** The user's projects, newest first, in keyset pages. */
+    async list(
+      userId: string,
+      limit: number,
+      cursor: string | undefined,
+    ): Promise<{ items: Project[]; nextCursor: string | null }> {
+      const after = cursor ? decodeCursor(cursor) : undefined;
+      const rows = await repo.projectsPage(db, userId, limit + 1, after);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(toProject),
+        nextCursor: rows.length > limit && last ? encodeCursor(last.created_key, last.id) : null,
+      };
+    },
+
+    async update(
+      userId: string,
+      projectId: string,
+      patch: { name?: string; description?: string },
+    ): Promise<Project> {
+      const row = await repo.updateProject(db, userId, projectId, { ...patch, name: patch.name?.trim() });
+      if (!row) throw notFound();
+      return toProject(row);
+    },
+
+    /** Deletes the project, its files and events; its open event streams end. */
+    async remove(userId: string, projectId: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        if (!(await repo.deleteProject(tx, userId, projectId))) throw notFound();
+        await events.projectDeleted(tx, projectId);
+      });
+    },
+  };
+}
+
+export type ProjectsService = ReturnType<typeof createProjectsService>;
