@@ -1,0 +1,83 @@
+import { Piscina } from 'piscina';
+import type { Logger } from '../../log.ts';
+import type { SearchResult, SearchTask } from './search.worker.ts';
+
+export interface SearchOptions {
+  threads: number;
+  timeoutMs: number;
+  maxMatches: number;
+  log: Logger;
+}
+
+export interface SearchQuery {
+  query: string;
+  regex?: boolean;
+  ignoreCase?: boolean;
+}
+
+/** A step failure whose message is meant for the user (bad pattern, deadline). */
+export class SearchError extends Error {
+  override name = 'SearchError';
+}
+
+/** vfs.search on a piscina pool of worker threads, with a deadline that terminates a runaway thread. */
+export class SearchPool {
+  readonly #pool: Piscina<SearchTask, SearchResult>;
+  readonly #timeoutMs: number;
+  readonly #maxMatches: number;
+
+  constructor(options: SearchOptions) {
+    this.#timeoutMs = options.timeoutMs;
+    this.#maxMatches = options.maxMatches;
+    this.#pool = new Piscina({
+      filename: new URL('./search.worker.ts', import.meta.url).href,
+      minThreads: 0,
+      maxThreads: options.threads,
+      idleTimeout: 30_000,
+      // Queued searches wait at most as long as a running one may take, then fail alike.
+      maxQueue: options.threads * 64,
+    });
+    // Aborting a task whose result is already on its way makes piscina emit 'error' for the
+    // orphaned message; without a listener that would crash the worker process.
+    this.#pool.on('error', (err: unknown) => options.log.warn({ err }, 'search pool'));
+  }
+
+  async search(
+    files: { path: string; content: string }[],
+    q: SearchQuery,
+    signal: AbortSignal,
+  ): Promise<SearchResult> {
+    const regex = q.regex ?? false;
+    const ignoreCase = q.ignoreCase ?? false;
+    if (regex) {
+      try {
+        // Compiling is linear in the pattern; only matching can run away, and that happens off-thread.
+        new RegExp(q.query, ignoreCase ? 'gi' : 'g');
+      } catch (err) {
+        throw new SearchError(`invalid regular expression: ${(err as Error).message}`);
+      }
+    }
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      return await this.#pool.run(
+        { files, query: q.query, regex, ignoreCase, maxMatches: this.#maxMatches },
+        { signal: AbortSignal.any([signal, deadline]) },
+      );
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) {
+        throw new SearchError(
+          `search stopped after ${this.#timeoutMs} ms (SEARCH_TIMEOUT_MS); a pattern that backtracks catastrophically can cause this`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  get threads(): number {
+    return this.#pool.threads.length;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close({ force: true });
+  }
+}
