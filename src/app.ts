@@ -6,7 +6,7 @@ import type { Database } from './db/pool.ts';
 import { requestContext } from './http/context.ts';
 import { errorHandler, notFound } from './http/problem.ts';
 import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
-import { staticHeaders } from './http/static-headers.ts';
+import { apiHeaders, staticHeaders } from './http/static-headers.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { LoginLimiter } from './modules/auth/auth.limiter.ts';
@@ -43,14 +43,7 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   app.set('etag', (body: string | Buffer) => strongEtag(body));
 
   app.use(requestContext(deps.log, deps.metrics));
-  app.use(
-    staticHeaders(
-      helmet({
-        // Both cleartext and TLS are served on purpose; upgrading would break the cleartext page.
-        contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-      }),
-    ),
-  );
+  app.use(apiHeaders());
   app.use(
     compression({
       threshold: config.COMPRESSION_THRESHOLD_BYTES,
@@ -103,7 +96,14 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
   router.get('/api/openapi.json', (_req, res) => {
     res.type('application/json').send(contract);
   });
-  mountWeb(router, webDir(config.DATA_DIR), deps.log);
+  // The page gets helmet's full set (it replaces the API set, whose CSP would block the page).
+  const pageHeaders = staticHeaders(
+    helmet({
+      // Both cleartext and TLS are served on purpose; upgrading would break the cleartext page.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
+  mountWeb(router, webDir(config.DATA_DIR), deps.log, pageHeaders);
   app.use(router);
 
   app.use(notFound);

@@ -23,11 +23,17 @@ const redactPaths = [
 ];
 
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
-  return pino({
-    level,
-    base: { pid: process.pid, ...base },
-    redact: { paths: redactPaths, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  return pino(
+    {
+      level,
+      base: { pid: process.pid, ...base },
+      redact: { paths: redactPaths, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    // Asynchronous writes: lines logged while a write is in flight go out together in one
+    // syscall instead of one each (the lab measured a sync write per request line at ~18 % of
+    // /api/health's throughput). pino flushes synchronously on exit, so nothing is lost there.
+    pino.destination({ dest: 1, sync: false }),
+  );
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -66,6 +66,7 @@ export async function startService(
   const http = await freePort();
   const metrics = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-bench-'));
+  const log = openSync(logFile, 'w');
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
@@ -81,11 +82,11 @@ export async function startService(
       JWT_SECRET: randomBytes(48).toString('base64url'),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The service writes its log straight to the file: piping it through this process would
+    // make the load generator's event loop copy every request line.
+    stdio: ['ignore', log, log],
   });
-  const log = createWriteStream(logFile);
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  closeSync(log);
   const origin = `http://127.0.0.1:${http}`;
   const startupMs = await firstOk(`${origin}/api/health`, started);
   return {

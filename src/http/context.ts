@@ -1,5 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import { randomFillSync, randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import type { WorkerMetrics } from '../metrics/worker.metrics.ts';
 
@@ -27,13 +27,28 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+// Trace and span ids come from a pool refilled 8 KB at a time: a randomBytes call per id was
+// 8 % of a worker's CPU on /api/health in the lab (`npm run profile -- health`).
+const entropy = Buffer.allocUnsafe(8192);
+let entropyUsed = entropy.length;
+
+function randomHex(bytes: number): string {
+  if (entropyUsed + bytes > entropy.length) {
+    randomFillSync(entropy);
+    entropyUsed = 0;
+  }
+  const hex = entropy.toString('hex', entropyUsed, entropyUsed + bytes);
+  entropyUsed += bytes;
+  return hex;
+}
+
 export function parseTraceparent(header: string | undefined): TraceContext {
-  const spanId = randomBytes(8).toString('hex');
+  const spanId = randomHex(8);
   const m = header ? TRACEPARENT.exec(header.trim()) : null;
   if (m && m[1] !== ZERO_TRACE && m[2] !== ZERO_SPAN) {
     return { traceId: m[1] as string, parentId: m[2], spanId, flags: m[3] as string };
   }
-  return { traceId: randomBytes(16).toString('hex'), parentId: undefined, spanId, flags: '01' };
+  return { traceId: randomHex(16), parentId: undefined, spanId, flags: '01' };
 }
 
 export function traceparent(trace: TraceContext): string {
@@ -47,11 +62,33 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[redacted]');
 }
 
-/** The route label for logs and metrics: the matched pattern, never the raw URL. */
-function routeOf(req: Request): string {
+/**
+ * The route label for logs and metrics: the matched pattern, or the label a handler outside
+ * the router set in `res.locals.route` (the gateway's `/v1/task/*`), never the raw URL.
+ */
+export function routeOf(req: Request, res: Response): string {
   const pattern = req.route?.path;
-  return typeof pattern === 'string' ? `${req.baseUrl}${pattern}` : 'unmatched';
+  if (typeof pattern === 'string') return `${req.baseUrl}${pattern}`;
+  const label = res.locals?.route;
+  return typeof label === 'string' ? label : 'unmatched';
 }
+
+interface LazyLog {
+  _rootLog: Logger;
+  _log?: Logger;
+}
+
+// `req.log`: a child logger per request is costly and most requests never log anything but their
+// one line, so it is made on first use, by a getter on express's request prototype (the HTTP/2
+// adapter copies it). A getter defined on each request instead cost ~20 % of /api/health's
+// throughput in the lab: it turns every request object into a slow dictionary-mode object.
+Object.defineProperty(express.request, 'log', {
+  configurable: true,
+  get(this: Request & LazyLog): Logger {
+    this._log ??= this._rootLog.child({ requestId: this.id, traceId: this.trace.traceId });
+    return this._log;
+  },
+});
 
 /**
  * First middleware: request id (accepted when well-formed, else generated, always echoed),
@@ -65,24 +102,13 @@ export function requestContext(log: Logger, metrics: WorkerMetrics) {
     req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const tp = req.headers.traceparent;
     req.trace = parseTraceparent(typeof tp === 'string' ? tp : undefined);
-    // A child logger per request is costly (the lab measured it); most requests never log
-    // anything but their one line, so the child is made on first use.
-    let child: Logger | undefined;
-    Object.defineProperty(req, 'log', {
-      configurable: true,
-      get: () => {
-        child ??= log.child({ requestId: req.id, traceId: req.trace.traceId });
-        return child;
-      },
-    });
+    (req as Request & LazyLog)._rootLog = log;
     res.setHeader('X-Request-Id', req.id);
 
-    let logged = false;
-    const done = () => {
-      if (logged) return;
-      logged = true;
+    // 'close' follows 'finish' on a completed response and also ends an aborted one: one listener.
+    res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = routeOf(req);
+      const route = routeOf(req, res);
       const protocol = req.httpVersionMajor === 2 ? 'h2' : 'http/1.1';
       const status = res.headersSent ? res.statusCode : 499;
       metrics.observeRequest({ method: req.method, route, status_code: status, protocol }, seconds);
@@ -100,9 +126,7 @@ export function requestContext(log: Logger, metrics: WorkerMetrics) {
         },
         'request',
       );
-    };
-    res.once('finish', done);
-    res.once('close', done);
+    });
     next();
   };
 }

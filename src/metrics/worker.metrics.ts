@@ -20,6 +20,11 @@ export function setupWorkerMetrics(workerId: string) {
     labelNames: ['method', 'route', 'status_code', 'protocol'] as const,
   });
 
+  const requestChildren = new Map<
+    string,
+    { duration: client.Histogram.Internal<string>; total: client.Counter.Internal }
+  >();
+
   // Answers the primary's scrape over IPC; the primary aggregates all workers.
   process.on('message', (msg: { type?: string; id?: number }) => {
     if (msg?.type !== METRICS_REQUEST) return;
@@ -39,8 +44,16 @@ export function setupWorkerMetrics(workerId: string) {
       },
       seconds: number,
     ) {
-      requestDuration.observe(labels, seconds);
-      requestsTotal.inc(labels);
+      // prom-client hashes a label object on every call; the labelled children are cached per
+      // label set instead (a few hundred at most: routes are patterns, never raw URLs).
+      const key = `${labels.method} ${labels.route} ${labels.status_code} ${labels.protocol}`;
+      let child = requestChildren.get(key);
+      if (!child) {
+        child = { duration: requestDuration.labels(labels), total: requestsTotal.labels(labels) };
+        requestChildren.set(key, child);
+      }
+      child.duration.observe(seconds);
+      child.total.inc();
     },
     trackPool(pool: pg.Pool) {
       new client.Gauge({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Request, Response, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 
@@ -42,7 +42,7 @@ function load(dir: string): Map<string, Asset> {
  * immutable caching, index.html revalidated every time, each in the precompressed encoding the
  * client accepts (so the compression middleware leaves them alone).
  */
-export function mountWeb(router: Router, dir: string, log: Logger): void {
+export function mountWeb(router: Router, dir: string, log: Logger, pageHeaders: RequestHandler): void {
   const assets = existsSync(dir) ? load(dir) : new Map<string, Asset>();
   if (!assets.has('index.html')) log.warn({ dir }, 'dashboard page not built; / answers 404');
 
@@ -67,8 +67,8 @@ export function mountWeb(router: Router, dir: string, log: Logger): void {
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 
-  router.get('/', (req, res) => send(req, res, 'index.html', 'no-cache'));
-  router.get('/assets/:name', (req, res) =>
+  router.get('/', pageHeaders, (req, res) => send(req, res, 'index.html', 'no-cache'));
+  router.get('/assets/:name', pageHeaders, (req, res) =>
     send(req, res, String(req.params.name), 'public, max-age=31536000, immutable'),
   );
 }
