@@ -1,17 +1,18 @@
 // `npm run bench:compare`: the peers side by side in one run, same load generator, same routes,
 // same data. Prints a markdown table, writes it to bench/results/, and with --readme replaces
 // the README's compare section (between the compare:start and compare:end markers).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort } from '../src/db/embedded.ts';
 import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
 import type { LoadResult } from './lib/load.ts';
+import { type Peer, startGoPeer, startNginx, waitOk } from './lib/peers.ts';
+import { rssBytes } from './lib/proc.ts';
 import { SCENARIOS } from './lib/scenarios.ts';
 import { benchDatabase, ROOT, startCalibration, startService } from './lib/service.ts';
 
@@ -21,27 +22,6 @@ const { values } = parseArgs({
 const duration = values.quick ? 3 : 10;
 const compared = SCENARIOS.filter((s) => ['health', 'stats', 'blocks', 'login'].includes(s.name));
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitOk(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not yet
-    }
-    await sleep(50);
-  }
-  throw new Error(`${url} never answered 200`);
-}
-
 const secret = randomBytes(48).toString('base64url');
 const db = await benchDatabase();
 const stamp = new Date().toISOString().replaceAll(':', '-');
@@ -53,26 +33,54 @@ const ferrite = await startService(db.url, path.join(ROOT, `bench/results/compar
 });
 let before: ChildProcess | undefined;
 const cal = await startCalibration();
+const extra: Peer[] = [];
 const table: Record<string, Record<string, LoadResult | string>> = {};
+const beforeFacts: { startupMs?: number; idleRssMb?: number } = {};
 try {
   const token = await seed(ferrite.origin, db.url);
   const beforePort = await freePort();
+  const spawned = performance.now();
   before = spawn(process.execPath, [path.join(ROOT, 'bench/peers/before.ts')], {
     env: { ...process.env, PORT: String(beforePort), DATABASE_URL: db.url, JWT_SECRET: secret },
     stdio: 'ignore',
   });
   const beforeOrigin = `http://127.0.0.1:${beforePort}`;
   await waitOk(`${beforeOrigin}/api/health`);
+  beforeFacts.startupMs = Math.round(performance.now() - spawned);
+  await new Promise((r) => setTimeout(r, 1000));
+  beforeFacts.idleRssMb = Math.round(rssBytes(before.pid as number) / 2 ** 20);
 
-  const peers: { name: string; origin?: string; only?: string[]; skip?: string }[] = [
+  // The Go peer serves the very bytes ferrite's /api/stats answers, behind the same token.
+  const stats = await fetch(`${ferrite.origin}/api/stats`, { headers: { authorization: `Bearer ${token}` } });
+  const go = await startGoPeer(secret, Buffer.from(await stats.arrayBuffer()));
+  const health = await (await fetch(`${ferrite.origin}/api/health`)).text();
+  const nginx = await startNginx(health);
+  for (const p of [go, nginx]) if (typeof p !== 'string') extra.push(p);
+  const noDriver = "n/a: no Postgres driver in Go's standard library";
+  const noArgon = "n/a: no argon2 in Go's standard library";
+
+  const peers: {
+    name: string;
+    origin?: string;
+    only?: string[];
+    root?: boolean;
+    skip?: string;
+    na?: Record<string, string>;
+  }[] = [
     { name: `ferrite (cluster, ${availableParallelism()} workers)`, origin: ferrite.origin },
     { name: 'before (one express process, JS hot paths)', origin: beforeOrigin },
-    { name: 'calibration (bare node:http cluster)', origin: cal.origin, only: ['health'] },
-    { name: 'nginx', skip: has('nginx') ? 'not wired into the lab yet' : 'nginx is not installed' },
-    {
-      name: 'Go net/http',
-      skip: has('go') ? 'not wired into the lab yet' : 'go is not installed (Debian golang-go)',
-    },
+    { name: 'calibration (bare node:http cluster)', origin: cal.origin, only: ['health'], root: true },
+    typeof nginx === 'string'
+      ? { name: 'nginx (same JSON, from memory)', skip: nginx }
+      : { name: 'nginx (same JSON, from memory)', origin: nginx.origin, only: ['health'], root: true },
+    typeof go === 'string'
+      ? { name: 'Go net/http (standard library)', skip: go }
+      : {
+          name: 'Go net/http (standard library)',
+          origin: go.origin,
+          only: ['health', 'stats'],
+          na: { blocks: noDriver, login: noArgon },
+        },
   ];
   for (const peer of peers) {
     table[peer.name] = {};
@@ -83,11 +91,11 @@ try {
         continue;
       }
       if (peer.only && !peer.only.includes(s.name)) {
-        row[s.name] = '–';
+        row[s.name] = peer.na?.[s.name] ?? '–';
         continue;
       }
       const origin = peer.origin as string;
-      const target = peer.only ? { ...s, path: '/' } : s;
+      const target = peer.root ? { ...s, path: '/' } : s;
       await loadScenario(target, origin, token, 1);
       const r = await loadScenario(target, origin, token, duration);
       row[s.name] =
@@ -96,6 +104,7 @@ try {
     }
   }
 } finally {
+  for (const p of extra) await p.stop();
   before?.kill('SIGTERM');
   if (before) await once(before, 'exit');
   await cal.stop();
@@ -113,6 +122,8 @@ const markdown = [
   ...Object.entries(table).map(
     ([peer, row]) => `| ${peer} | ${compared.map((s) => cell(row[s.name])).join(' | ')} |`,
   ),
+  '',
+  `The \`before\` peer itself: ${beforeFacts.startupMs} ms from spawn to the first 200, ${beforeFacts.idleRssMb} MB RSS idle (one process).`,
 ].join('\n');
 say(`\n${markdown}`);
 await writeFile(
@@ -120,6 +131,16 @@ await writeFile(
   `${JSON.stringify(table, null, 2)}\n`,
 );
 if (values.readme) {
+  // The committed record the README's seeds table reads the "Node before (measured)" column from.
+  const record = {
+    date: new Date().toISOString().slice(0, 10),
+    cores: availableParallelism(),
+    node: process.version,
+    durationSec: duration,
+    before: beforeFacts,
+    table,
+  };
+  await writeFile(path.join(ROOT, 'bench/baselines/compare.json'), `${JSON.stringify(record, null, 2)}\n`);
   const readmePath = path.join(ROOT, 'README.md');
   const readme = await readFile(readmePath, 'utf8');
   const [start, end] = ['<!-- compare:start -->', '<!-- compare:end -->'];

@@ -1,0 +1,104 @@
+// The optional peers of `bench:compare`: Go net/http and nginx, each started only when its
+// tool is installed; a missing tool is a reason string, never a failure.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../src/db/embedded.ts';
+import { ROOT } from './service.ts';
+
+export interface Peer {
+  origin: string;
+  stop(): Promise<void>;
+}
+
+export function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitOk(url: string, init?: RequestInit): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const res = await fetch(url, init);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${url} never answered 200`);
+}
+
+function stopper(child: ChildProcess, dir: string): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+}
+
+/** Builds and starts bench/peers/go; `statsBody` is what ferrite's /api/stats answered. */
+export async function startGoPeer(secret: string, statsBody: Buffer): Promise<Peer | string> {
+  if (!has('go')) return 'go is not installed (Debian golang-go)';
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-go-peer-'));
+  const bin = path.join(dir, 'peer');
+  execFileSync('go', ['build', '-o', bin, '.'], {
+    cwd: path.join(ROOT, 'bench/peers/go'),
+    env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', CGO_ENABLED: '0' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await writeFile(path.join(dir, 'stats.json'), statsBody);
+  const port = await freePort();
+  const child = spawn(bin, [], {
+    env: { PORT: String(port), JWT_SECRET: secret, STATS_FILE: path.join(dir, 'stats.json') },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitOk(`${origin}/api/health`);
+  return { origin, stop: stopper(child, dir) };
+}
+
+/** nginx with one worker per core answering /api/health's JSON from memory (the ceiling). */
+export async function startNginx(healthBody: string): Promise<Peer | string> {
+  if (!has('nginx')) return 'nginx is not installed';
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-nginx-'));
+  const port = await freePort();
+  const conf = `worker_processes ${availableParallelism()};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type "application/json; charset=utf-8";
+      return 200 '${healthBody.replaceAll("'", "\\'")}';
+    }
+  }
+}
+`;
+  await writeFile(path.join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitOk(`${origin}/`);
+  return { origin, stop: stopper(child, dir) };
+}

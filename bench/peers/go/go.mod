@@ -1,0 +1,3 @@
+module ferrite/bench/peers/go
+
+go 1.19
