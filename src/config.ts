@@ -89,6 +89,7 @@ export const configSchema = z.object({
   STATS_PUSH_INTERVAL_MS: int(1000, 50),
   WS_PING_INTERVAL_MS: int(30_000, 100),
   CPU_PROFILE_DIR: optionalString,
+  WORKER_NODE_OPTIONS: optionalString,
   NODE_RPC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   NODE_RPC_METHODS: z
     .string()

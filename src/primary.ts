@@ -88,7 +88,12 @@ export class Primary {
   }
 
   #spawn(): Worker {
-    const worker = cluster.fork(this.#workerEnv);
+    const worker = cluster.fork(
+      // The lab's `npm run profile:doctor` instruments the workers only (clinic refuses a cluster).
+      this.#cfg.WORKER_NODE_OPTIONS
+        ? { ...this.#workerEnv, NODE_OPTIONS: this.#cfg.WORKER_NODE_OPTIONS }
+        : this.#workerEnv,
+    );
     this.#slots.set(worker.id, { worker, ready: false, retiring: false });
     return worker;
   }
