@@ -13,7 +13,13 @@ import { LoginLimiter } from './modules/auth/auth.limiter.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { AccessTokens } from './modules/auth/auth.tokens.ts';
+import { createEventsService } from './modules/events/events.service.ts';
+import { sseRoutes } from './modules/events/sse.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { projectsRoutes } from './modules/projects/projects.routes.ts';
+import { createProjectsService } from './modules/projects/projects.service.ts';
+import { isFileUpload, vfsRoutes } from './modules/projects/vfs.routes.ts';
+import { createVfsService } from './modules/projects/vfs.service.ts';
 import { MinerClient } from './modules/rig/miner.client.ts';
 import { NodeRpcClient } from './modules/rig/node.client.ts';
 import { rigRoutes } from './modules/rig/rig.routes.ts';
@@ -33,7 +39,12 @@ export interface AppDeps {
 }
 
 /** Assembles the express app (and the WebSocket upgrade handler); listening is the worker's job. */
-export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
+export function createApp(deps: AppDeps): {
+  app: Express;
+  live: LiveUpdates;
+  /** Releases what the modules hold (event streams, the LISTEN session); called while draining. */
+  close: () => Promise<void>;
+} {
   const { config } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -56,7 +67,9 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
       },
     }),
   );
-  app.use(express.json({ limit: config.BODY_LIMIT_BYTES, strict: true }));
+  // A file upload's body is the file itself, in any media type: its route reads it raw.
+  const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: true });
+  app.use((req, res, next) => (isFileUpload(req) ? next() : json(req, res, next)));
 
   const tokens = new AccessTokens(config);
   const auth = createAuthService({
@@ -76,6 +89,11 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
   });
 
+  const events = createEventsService({ db: deps.db, config, log: deps.log, worker: deps.worker });
+  const projects = createProjectsService({ db: deps.db, events });
+  const vfs = createVfsService({ db: deps.db, config, events });
+  const closers: (() => Promise<void>)[] = [() => events.close()];
+
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
     ...authRoutes(auth, tokens),
@@ -88,6 +106,9 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
         : undefined,
       config,
     }),
+    ...projectsRoutes(projects, tokens),
+    ...vfsRoutes({ vfs, projects, tokens, config }),
+    ...sseRoutes({ events, projects, tokens, config, log: deps.log }),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 
@@ -108,5 +129,11 @@ export function createApp(deps: AppDeps): { app: Express; live: LiveUpdates } {
 
   app.use(notFound);
   app.use(errorHandler(config.EXPOSE_ERRORS || config.NODE_ENV === 'development'));
-  return { app, live };
+  return {
+    app,
+    live,
+    close: async () => {
+      await Promise.all(closers.map((close) => close()));
+    },
+  };
 }

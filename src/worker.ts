@@ -49,7 +49,11 @@ const db = new Database(
 metrics.trackPool(db.pool);
 
 let servers: HttpServers | undefined;
-const { app, live } = createApp({
+const {
+  app,
+  live,
+  close: closeModules,
+} = createApp({
   config: cfg,
   log,
   db,
@@ -89,7 +93,10 @@ function shutdown(reason: string): Promise<void> {
       process.exit(1);
     }, cfg.SHUTDOWN_TIMEOUT_MS).unref();
     live.close();
-    await servers?.drain(Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    // drain() stops accepting at once; streams ended after that reconnect to another worker.
+    const drained = servers?.drain(Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    await closeModules().catch((err) => log.warn({ err }, 'closing modules failed'));
+    await drained;
     await db.close().catch((err) => log.warn({ err }, 'closing the pool failed'));
     log.info('worker stopped');
     process.exit(0);

@@ -32,6 +32,11 @@ export interface RouteSpec {
   requestBody?: { required: boolean; schema: JsonSchema; description?: string };
   responses: Record<string, ResponseSpec>;
   security?: Record<string, string[]>[];
+  /**
+   * A path parameter that spans segments (`{path}` matches `a/b/c`): OpenAPI has no such
+   * template, so it is named here; handlers and validation see the segments joined by `/`.
+   */
+  wildcard?: string;
   /** Runs before validation, e.g. authentication. */
   before?: RequestHandler[];
   handler: (req: Request, res: Response) => unknown;
@@ -128,8 +133,20 @@ export function jsonContent(schema: JsonSchema): Record<string, { schema: JsonSc
   return { 'application/json': { schema } };
 }
 
-export function expressPath(openapiPath: string): string {
-  return openapiPath.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+/** `/a/{id}` → `/a/:id`; a literal `:` (as in `/files:move`) is escaped for path-to-regexp. */
+export function expressPath(openapiPath: string, wildcard?: string): string {
+  return openapiPath
+    .replaceAll(':', '\\:')
+    .replace(/\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => (name === wildcard ? `*${name}` : `:${name}`));
+}
+
+// express 5 hands a wildcard parameter over as its segments.
+function joinWildcard(name: string): RequestHandler {
+  return (req, _res, next) => {
+    const value: unknown = req.params[name];
+    if (Array.isArray(value)) req.params[name] = value.join('/');
+    next();
+  };
 }
 
 export function mountRoutes(router: Router, specs: readonly RouteSpec[]): void {
@@ -138,7 +155,14 @@ export function mountRoutes(router: Router, specs: readonly RouteSpec[]): void {
     const handler: RequestHandler = async (req, res) => {
       await spec.handler(req, res);
     };
-    router[spec.method](expressPath(spec.path), ...(spec.before ?? []), validate, handler);
+    const join = spec.wildcard ? [joinWildcard(spec.wildcard)] : [];
+    router[spec.method](
+      expressPath(spec.path, spec.wildcard),
+      ...join,
+      ...(spec.before ?? []),
+      validate,
+      handler,
+    );
   }
 }
 

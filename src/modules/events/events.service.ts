@@ -27,8 +27,8 @@ export interface EventSink {
   offer(event: ProjectEvent): void;
   /** Events may have been missed (the listener reconnected): re-read from the log. */
   resync(): void;
-  /** The project is gone. */
-  end(): void;
+  /** Stop: the project is gone, or this worker is draining. */
+  end(reason: 'deleted' | 'draining'): void;
 }
 
 export const EVENTS_CHANNEL = 'ferrite_project_events';
@@ -96,7 +96,7 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
     }
     if (!channels.has(n.p)) return;
     if (n.deleted) {
-      for (const sink of channels.get(n.p) ?? []) sink.end();
+      for (const sink of channels.get(n.p) ?? []) sink.end('deleted');
       return;
     }
     if (typeof n.s !== 'number' || typeof n.t !== 'string') return;
@@ -201,8 +201,10 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
       return listener?.connected ?? false;
     },
 
+    /** Ends every live stream on this worker (drain) and closes the listener. */
     async close(): Promise<void> {
       clearInterval(sweep);
+      for (const sinks of [...channels.values()]) for (const sink of [...sinks]) sink.end('draining');
       await listener?.close();
     },
   };

@@ -79,7 +79,15 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 export function createProjectsService({ db, events }: ProjectsDeps) {
   return {
     async create(userId: string, input: { name: string; description?: string }): Promise<Project> {
-      return toProject(await repo.insertProject(db, userId, input.name.trim(), input.description ?? ''));
+      try {
+        return toProject(await repo.insertProject(db, userId, input.name.trim(), input.description ?? ''));
+      } catch (err) {
+        // A valid token can outlive its account by up to its lifetime.
+        if ((err as { code?: string }).code === '23503') {
+          throw new AppError('UNAUTHORIZED', { detail: 'The account no longer exists.' });
+        }
+        throw err;
+      }
     },
 
     /** The project when it exists and is the user's; NOT_FOUND otherwise (another user's included). */

@@ -1,0 +1,105 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Config } from '../../config.ts';
+import { AppError } from '../../errors.ts';
+import type { RouteSpec } from '../../http/routes.ts';
+import type { Logger } from '../../log.ts';
+import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import type { ProjectsService } from '../projects/projects.service.ts';
+import type { EventsService } from './events.service.ts';
+import { serveEventStream } from './sse.stream.ts';
+
+export interface SseDeps {
+  events: EventsService;
+  projects: ProjectsService;
+  tokens: AccessTokens;
+  config: Config;
+  log: Logger;
+}
+
+const EVENT_ID = /^\d{1,15}$/;
+
+/**
+ * Browsers' EventSource cannot send headers: it may carry the access token as `?access_token=`
+ * (never logged: the request log redacts it). A header, when present, wins.
+ */
+function tokenFromQuery(req: Request, _res: Response, next: NextFunction): void {
+  const token = req.query.access_token;
+  if (req.headers.authorization === undefined && typeof token === 'string') {
+    req.headers.authorization = `Bearer ${token}`;
+  }
+  next();
+}
+
+function lastEventId(req: Request): number | undefined {
+  const header = req.headers['last-event-id'];
+  const query = req.query.lastEventId;
+  const raw =
+    typeof header === 'string' && header !== '' ? header : typeof query === 'string' ? query : undefined;
+  if (raw === undefined || raw === '') return undefined;
+  if (!EVENT_ID.test(raw.trim())) {
+    throw new AppError('VALIDATION_FAILED', {
+      detail: 'header Last-Event-ID: must be an event id this stream sent',
+      extensions: {
+        errors: [{ in: 'header', path: '/Last-Event-ID', message: 'must be an event id this stream sent' }],
+      },
+    });
+  }
+  return Number(raw.trim());
+}
+
+export function sseRoutes({ events, projects, tokens, config, log }: SseDeps): RouteSpec[] {
+  return [
+    {
+      method: 'get',
+      path: '/api/sse/projects/{id}',
+      operationId: 'streamProjectEvents',
+      summary:
+        'Server-sent events of a project (file.changed, workflow.*); Last-Event-ID replays what the client missed',
+      tags: ['projects'],
+      security: [{ bearer: [] }],
+      before: [tokenFromQuery, authenticate(tokens), requireScope('projects:read')],
+      parameters: [
+        { name: 'id', in: 'path', schema: { type: 'string', format: 'uuid' } },
+        {
+          name: 'Last-Event-ID',
+          in: 'header',
+          description: 'The id of the last event received; the stream resumes after it',
+          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+        },
+        {
+          name: 'lastEventId',
+          in: 'query',
+          description: 'Last-Event-ID for clients that cannot set headers',
+          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+        },
+        {
+          name: 'access_token',
+          in: 'query',
+          description: 'The access token, for EventSource (which cannot send Authorization)',
+          schema: { type: 'string', maxLength: 4096 },
+        },
+      ],
+      responses: {
+        200: {
+          description:
+            '`text/event-stream`: `id` is the per-project sequence number, `event` the type, `data` JSON; a `: heartbeat` comment every SSE_HEARTBEAT_MS; `stream.reset` when events cannot be replayed',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+      },
+      handler: async (req, res) => {
+        const projectId = String(req.params.id);
+        const after = lastEventId(req);
+        await projects.getOwned((req.user as { id: string }).id, projectId);
+        await serveEventStream(req, res, {
+          events,
+          projectId,
+          lastEventId: after,
+          heartbeatMs: config.SSE_HEARTBEAT_MS,
+          retryMs: config.SSE_RETRY_MS,
+          maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+          log,
+        });
+      },
+    },
+  ];
+}

@@ -1,0 +1,188 @@
+import type { Request, Response } from 'express';
+import type { Logger } from '../../log.ts';
+import type { EventSink, EventsService, ProjectEvent } from './events.service.ts';
+
+export interface StreamOptions {
+  events: EventsService;
+  projectId: string;
+  /** The last event the client saw (Last-Event-ID); undefined: only what happens from now on. */
+  lastEventId: number | undefined;
+  heartbeatMs: number;
+  retryMs: number;
+  maxBufferBytes: number;
+  log: Logger;
+}
+
+/** Events read from the log per query while catching up. */
+const PAGE = 500;
+
+// One serialisation per event per worker, however many subscribers it is sent to.
+const frames = new WeakMap<ProjectEvent, string>();
+
+function frameOf(event: ProjectEvent): string {
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    // JSON never contains a raw newline, so the data fits on one `data:` line.
+    frame = `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
+}
+
+/** Bytes written to the response but not yet handed to the kernel, on HTTP/1.1 and HTTP/2. */
+function buffered(res: Response): number {
+  const h2 = (res as unknown as { stream?: { writableLength: number } }).stream;
+  return h2 ? h2.writableLength : res.writableLength;
+}
+
+/**
+ * One `text/event-stream` response for a project. Events come from the project's log in
+ * Postgres (replay after Last-Event-ID, and whenever a gap shows) and from this worker's hub
+ * (live). The stream only ever writes the event after the last one written, so a client sees
+ * every event once, in order, with nothing lost between replay and live. Resolves when the
+ * response closes.
+ */
+export function serveEventStream(req: Request, res: Response, opts: StreamOptions): Promise<void> {
+  const { events, projectId, log } = opts;
+  res.status(200).set({
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    // nginx and similar proxies buffer responses unless told not to.
+    'X-Accel-Buffering': 'no',
+  });
+  res.flushHeaders();
+
+  let lastSeq = opts.lastEventId ?? -1;
+  let started = false;
+  let catching = false;
+  let again = false;
+  let closed = false;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    unsubscribe();
+  };
+
+  const write = (chunk: string) => {
+    if (closed) return;
+    res.write(chunk);
+    // A client this far behind is cut off rather than queued for: it resumes with Last-Event-ID.
+    if (buffered(res) > opts.maxBufferBytes) {
+      log.info({ projectId, buffered: buffered(res) }, 'event-stream client too slow; disconnected');
+      close();
+      res.destroy();
+    }
+  };
+
+  const send = (event: ProjectEvent) => {
+    if (event.seq > lastSeq + 1) {
+      // Only pruning leaves a hole in a project's sequence.
+      write(reset('pruned', lastSeq, event.seq - 1));
+    }
+    write(frameOf(event));
+    lastSeq = event.seq;
+  };
+
+  const waitForDrain = () =>
+    new Promise<void>((resolve) => {
+      if (closed || buffered(res) < opts.maxBufferBytes / 2) return resolve();
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+
+  /** Reads the log until nothing newer than lastSeq is left, then live events take over. */
+  const catchUp = async () => {
+    if (catching) {
+      again = true;
+      return;
+    }
+    catching = true;
+    try {
+      if (!started) {
+        started = true;
+        const state = await events.sequence(projectId);
+        if (!state) {
+          res.end();
+          return close();
+        }
+        if (opts.lastEventId === undefined) lastSeq = state.current;
+        else if (lastSeq > state.current) {
+          // An id this project never issued: start over from now.
+          write(reset('unknown-id', lastSeq, state.current));
+          lastSeq = state.current;
+        }
+      }
+      for (;;) {
+        again = false;
+        const page = await events.after(projectId, lastSeq, PAGE);
+        if (closed) return;
+        for (const event of page) send(event);
+        if (page.length === PAGE) {
+          await waitForDrain();
+          continue;
+        }
+        if (!again) break;
+      }
+    } catch (err) {
+      log.warn({ err, projectId }, 'event-stream replay failed; disconnecting');
+      close();
+      res.destroy();
+    } finally {
+      catching = false;
+    }
+  };
+
+  const sink: EventSink = {
+    offer(event) {
+      if (closed || event.seq <= lastSeq) return;
+      if (catching) again = true;
+      else if (event.seq === lastSeq + 1) send(event);
+      else void catchUp();
+    },
+    resync() {
+      if (!closed && started) void catchUp();
+    },
+    end(reason) {
+      if (closed) return;
+      close();
+      // A draining worker's HTTP/1.1 connection closes with the stream, so the client's
+      // reconnection opens a new one (to a worker that stays). HTTP/2 sessions get GOAWAY.
+      if (reason === 'draining' && req.httpVersionMajor === 1)
+        res.once('finish', () => req.socket.destroySoon());
+      res.end();
+    },
+  };
+
+  // Subscribe before reading the log: whatever commits meanwhile is either read or offered.
+  const unsubscribe = events.subscribe(projectId, sink);
+  const heartbeat = setInterval(() => write(': heartbeat\n\n'), opts.heartbeatMs);
+  heartbeat.unref();
+
+  return new Promise<void>((resolve) => {
+    res.once('close', () => {
+      close();
+      resolve();
+    });
+    req.once('close', () => {
+      if (!res.writableEnded) res.end();
+    });
+    write(`retry: ${opts.retryMs}\n\n`);
+    void catchUp();
+  });
+}
+
+/**
+ * A `stream.reset` event: events between `from` and `to` cannot be replayed (pruned, or an id
+ * this project never issued); the client should re-read what it shows. Its id moves the
+ * client's Last-Event-ID past the hole.
+ */
+function reset(reason: 'pruned' | 'unknown-id', from: number, to: number): string {
+  return `id: ${to}\nevent: stream.reset\ndata: ${JSON.stringify({ reason, lastEventId: from, resumeAfter: to })}\n\n`;
+}

@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../src/config.ts';
+import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
+import { H1Client, h2once } from './helpers/clients.ts';
+import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { useTestDatabase } from './helpers/database.ts';
+import { SseStream } from './helpers/sse.ts';
+import { Api, newUser, type TestUser } from './helpers/workspace.ts';
+
+const JWT_SECRET = randomBytes(36).toString('base64url');
+const db = useTestDatabase();
+
+interface Project {
+  id: string;
+  name: string;
+  description: string;
+  revision: number;
+  fileCount: number;
+  totalBytes: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+describe('projects', () => {
+  let cluster: RunningCluster;
+  let h1: H1Client;
+  let alice: TestUser;
+  let bob: TestUser;
+  let asAlice: Api;
+  let asBob: Api;
+
+  before(async () => {
+    cluster = await startCluster({
+      env: { DATABASE_URL: db.url, JWT_SECRET, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' },
+    });
+    killOnExit(cluster);
+    h1 = new H1Client();
+    alice = await newUser(h1, cluster.http);
+    bob = await newUser(h1, cluster.http);
+    asAlice = new Api(h1, cluster.http, alice.token);
+    asBob = new Api(h1, cluster.http, bob.token);
+  });
+  after(async () => {
+    await h1.close();
+    assert.equal(await cluster.stop(), 0);
+  });
+
+  describe('POST /api/projects and GET /api/projects/:id', () => {
+    it('creates a project (201, Location) that its owner reads back, over HTTP/1.1 and HTTP/2', async () => {
+      const res = await asAlice.json('POST', '/api/projects', {
+        name: '  Notes  ',
+        description: 'line 1\nline 2',
+      });
+      assert.equal(res.status, 201, res.text());
+      const created = res.json<Project>();
+      assert.equal(res.headers.location, `/api/projects/${created.id}`);
+      assert.equal(created.name, 'Notes', 'the name is trimmed');
+      assert.equal(created.description, 'line 1\nline 2');
+      assert.deepEqual([created.revision, created.fileCount, created.totalBytes], [0, 0, 0]);
+
+      const viaH2 = await h2once(cluster.http, `/api/projects/${created.id}`, {
+        headers: { authorization: `Bearer ${alice.token}` },
+      });
+      assert.equal(viaH2.status, 200);
+      assert.deepEqual(viaH2.json(), created);
+    });
+
+    it('rejects names that are empty, blank, too long or hold control characters, and unknown fields', async () => {
+      for (const body of [
+        {},
+        { name: '' },
+        { name: '   ' },
+        { name: 'x'.repeat(201) },
+        { name: 'tab\there' },
+        { name: 'nul\u0000' },
+        { name: 'ok', description: 'nul\u0000' },
+        { name: 'ok', owner: bob.id },
+      ]) {
+        const res = await asAlice.json('POST', '/api/projects', body);
+        assert.equal(res.status, 400, `${JSON.stringify(body)} → ${res.text()}`);
+        assert.equal(res.json().code, 'VALIDATION_FAILED');
+      }
+    });
+
+    it('answers 400 for an id that is not a UUID and 404 for an unknown one', async () => {
+      const bad = await asAlice.request('/api/projects/not-a-uuid');
+      assert.equal(bad.status, 400);
+      const unknown = await asAlice.request(`/api/projects/${randomUUID()}`);
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.json().code, 'NOT_FOUND');
+    });
+  });
+
+  describe('scopes', () => {
+    it('requires a token, projects:read to read and projects:write to change', async () => {
+      const id = await asAlice.createProject();
+      assert.equal((await h1.request(`${cluster.http}/api/projects`)).status, 401);
+      assert.equal((await h1.request(`${cluster.http}/api/projects/${id}/files`)).status, 401);
+
+      const tokens = new AccessTokens(parseConfig({ JWT_SECRET }));
+      const readOnly = new Api(
+        h1,
+        cluster.http,
+        await tokens.issue({ id: alice.id, scopes: ['projects:read'] }),
+      );
+      assert.equal((await readOnly.request(`/api/projects/${id}`)).status, 200);
+      for (const res of [
+        await readOnly.json('POST', '/api/projects', { name: 'x' }),
+        await readOnly.json('PATCH', `/api/projects/${id}`, { name: 'x' }),
+        await readOnly.request(`/api/projects/${id}`, { method: 'DELETE' }),
+        await readOnly.put(id, 'a.txt', 'a'),
+        await readOnly.request(`/api/projects/${id}/files/a.txt`, { method: 'DELETE' }),
+        await readOnly.json('POST', `/api/projects/${id}/files:move`, { from: 'a', to: 'b' }),
+      ]) {
+        assert.equal(res.status, 403, res.text());
+        assert.deepEqual(res.json().requiredScopes, ['projects:write']);
+      }
+      const minerOnly = new Api(
+        h1,
+        cluster.http,
+        await tokens.issue({ id: alice.id, scopes: ['miner:read'] }),
+      );
+      assert.equal((await minerOnly.request(`/api/projects/${id}`)).status, 403);
+      assert.equal((await minerOnly.request(`/api/projects/${id}/files`)).status, 403);
+    });
+
+    it('answers 401 when the account behind a still-valid token is gone', async () => {
+      const tokens = new AccessTokens(parseConfig({ JWT_SECRET }));
+      const ghost = new Api(
+        h1,
+        cluster.http,
+        await tokens.issue({ id: randomUUID(), scopes: ['projects:read', 'projects:write'] }),
+      );
+      const res = await ghost.json('POST', '/api/projects', { name: 'orphan' });
+      assert.equal(res.status, 401, res.text());
+      assert.deepEqual((await ghost.request('/api/projects')).json().items, []);
+    });
+  });
+
+  describe('isolation between users', () => {
+    it("answers 404, never 403, for every route on another user's project, and changes nothing", async () => {
+      const id = await asAlice.createProject('private');
+      assert.equal((await asAlice.put(id, 'secret.txt', 'for alice only')).status, 201);
+      const probes = [
+        await asBob.request(`/api/projects/${id}`),
+        await asBob.json('PATCH', `/api/projects/${id}`, { name: 'mine now' }),
+        await asBob.request(`/api/projects/${id}`, { method: 'DELETE' }),
+        await asBob.request(`/api/projects/${id}/files`),
+        await asBob.get(id, 'secret.txt'),
+        await asBob.request(`/api/projects/${id}/files/secret.txt`, { method: 'HEAD' }),
+        await asBob.put(id, 'secret.txt', 'overwritten'),
+        await asBob.put(id, 'new.txt', 'planted'),
+        await asBob.request(`/api/projects/${id}/files/secret.txt`, { method: 'DELETE' }),
+        await asBob.json('POST', `/api/projects/${id}/files:move`, { from: 'secret.txt', to: 'x.txt' }),
+      ];
+      for (const res of probes) {
+        assert.equal(res.status, 404, res.text());
+        if (res.body.length > 0) assert.equal(res.json().code, 'NOT_FOUND');
+      }
+      // An unknown id and someone else's answer alike.
+      const unknown = await asBob.request(`/api/projects/${randomUUID()}`);
+      assert.equal(unknown.json().detail, probes[0]?.json().detail);
+
+      const stream = await SseStream.h1(`${cluster.http}/api/sse/projects/${id}`, {
+        authorization: `Bearer ${bob.token}`,
+      });
+      assert.equal(stream.status, 404);
+
+      const project = (await asAlice.request(`/api/projects/${id}`)).json<Project>();
+      assert.equal(project.name, 'private');
+      assert.equal(project.fileCount, 1);
+      assert.equal((await asAlice.get(id, 'secret.txt')).text(), 'for alice only');
+      const bobs = (await asBob.request('/api/projects?limit=500')).json<{ items: Project[] }>().items;
+      assert.ok(!bobs.some((p) => p.id === id), "alice's project is not in bob's list");
+    });
+  });
+
+  describe('GET /api/projects', () => {
+    it("lists only the caller's projects, newest first, in keyset pages", async () => {
+      const carol = await newUser(h1, cluster.http);
+      const asCarol = new Api(h1, cluster.http, carol.token);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await asCarol.createProject(`c${i}`));
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const q: string = cursor ? `&cursor=${cursor}` : '';
+        const res = await asCarol.request(`/api/projects?limit=2${q}`);
+        assert.equal(res.status, 200, res.text());
+        const page = res.json<{ items: Project[]; nextCursor: string | null }>();
+        assert.ok(page.items.length <= 2);
+        seen.push(...page.items.map((p) => p.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(seen, ids.toReversed());
+    });
+
+    it('answers 400 for a cursor it did not issue and for limits out of range', async () => {
+      for (const q of [
+        'cursor=nope',
+        `cursor=${Buffer.from('["x","y"]').toString('base64url')}`,
+        'limit=0',
+        'limit=501',
+      ]) {
+        const res = await asAlice.request(`/api/projects?${q}`);
+        assert.equal(res.status, 400, q);
+        assert.equal(res.json().code, 'VALIDATION_FAILED');
+      }
+    });
+  });
+
+  describe('PATCH /api/projects/:id', () => {
+    it('renames and redescribes, keeping what is not sent', async () => {
+      const id = await asAlice.createProject('before');
+      const renamed = await asAlice.json('PATCH', `/api/projects/${id}`, { name: 'after' });
+      assert.equal(renamed.status, 200);
+      assert.equal(renamed.json().name, 'after');
+      const described = await asAlice.json('PATCH', `/api/projects/${id}`, { description: 'now with words' });
+      assert.deepEqual([described.json().name, described.json().description], ['after', 'now with words']);
+      assert.equal((await asAlice.json('PATCH', `/api/projects/${id}`, {})).status, 400);
+    });
+  });
+
+  describe('DELETE /api/projects/:id', () => {
+    it('deletes the project with its files; afterwards it is 404 everywhere', async () => {
+      const id = await asAlice.createProject('doomed');
+      await asAlice.put(id, 'a/b.txt', 'b');
+      const del = await asAlice.request(`/api/projects/${id}`, { method: 'DELETE' });
+      assert.equal(del.status, 204);
+      assert.equal((await asAlice.request(`/api/projects/${id}`)).status, 404);
+      assert.equal((await asAlice.get(id, 'a/b.txt')).status, 404);
+      assert.equal((await asAlice.put(id, 'a/c.txt', 'c')).status, 404);
+      assert.equal((await asAlice.request(`/api/projects/${id}`, { method: 'DELETE' })).status, 404);
+    });
+  });
+
+  describe('the OpenAPI document', () => {
+    it('describes the projects, files and event-stream routes', async () => {
+      const doc = (await h1.request(`${cluster.http}/api/openapi.json`)).json<{
+        paths: Record<string, object>;
+      }>();
+      for (const path of [
+        '/api/projects',
+        '/api/projects/{id}',
+        '/api/projects/{id}/files',
+        '/api/projects/{id}/files/{path}',
+        '/api/projects/{id}/files:move',
+        '/api/sse/projects/{id}',
+      ]) {
+        assert.ok(path in doc.paths, `${path} is documented`);
+      }
+      assert.deepEqual(Object.keys(doc.paths['/api/projects/{id}/files/{path}'] ?? {}).sort(), [
+        'delete',
+        'get',
+        'put',
+      ]);
+    });
+  });
+});
