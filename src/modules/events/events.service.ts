@@ -119,6 +119,7 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
     : undefined;
   listener?.start();
 
+  let closed = false;
   let sweep: NodeJS.Timeout | undefined;
   if (config.EVENTS_RETAIN_SECONDS > 0) {
     // Every worker sweeps; the DELETE is idempotent, so overlapping sweeps only cost a scan.
@@ -175,6 +176,11 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
 
     /** Adds a live subscriber on this worker; returns its unsubscribe function. */
     subscribe(projectId: string, sink: EventSink): () => void {
+      if (closed) {
+        // A stream opened on a draining worker ends at once; its client reconnects elsewhere.
+        queueMicrotask(() => sink.end('draining'));
+        return () => undefined;
+      }
       let sinks = channels.get(projectId);
       if (!sinks) {
         sinks = new Set();
@@ -203,6 +209,7 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
 
     /** Ends every live stream on this worker (drain) and closes the listener. */
     async close(): Promise<void> {
+      closed = true;
       clearInterval(sweep);
       for (const sinks of [...channels.values()]) for (const sink of [...sinks]) sink.end('draining');
       await listener?.close();

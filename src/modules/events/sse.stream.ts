@@ -15,6 +15,7 @@ export interface StreamOptions {
 
 /** Events read from the log per query while catching up. */
 const PAGE = 500;
+const DRAIN_TIMEOUT_MS = 30_000;
 
 // One serialisation per event per worker, however many subscribers it is sent to.
 const frames = new WeakMap<ProjectEvent, string>();
@@ -85,16 +86,30 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
     lastSeq = event.seq;
   };
 
+  // Replay goes at the client's pace: past half the limit it waits for the backlog to clear,
+  // and a client that reads nothing for DRAIN_TIMEOUT_MS is let go like any slow client.
   const waitForDrain = () =>
     new Promise<void>((resolve) => {
-      if (closed || buffered(res) < opts.maxBufferBytes / 2) return resolve();
+      const started = Date.now();
+      const check = () => {
+        if (closed || buffered(res) <= opts.maxBufferBytes / 2) return done();
+        if (Date.now() - started > DRAIN_TIMEOUT_MS) {
+          log.info({ projectId }, 'event-stream client stopped reading during replay; disconnected');
+          close();
+          res.destroy();
+          done();
+        }
+      };
+      const timer = setInterval(check, 50);
       const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
+        clearInterval(timer);
+        res.off('drain', check);
+        res.off('close', check);
         resolve();
       };
-      res.on('drain', done);
-      res.on('close', done);
+      res.on('drain', check);
+      res.on('close', check);
+      check();
     });
 
   /** Reads the log until nothing newer than lastSeq is left, then live events take over. */
@@ -123,12 +138,12 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
         again = false;
         const page = await events.after(projectId, lastSeq, PAGE);
         if (closed) return;
-        for (const event of page) send(event);
-        if (page.length === PAGE) {
-          await waitForDrain();
-          continue;
+        for (const event of page) {
+          send(event);
+          if (buffered(res) > opts.maxBufferBytes / 2) await waitForDrain();
+          if (closed) return;
         }
-        if (!again) break;
+        if (page.length < PAGE && !again) break;
       }
     } catch (err) {
       log.warn({ err, projectId }, 'event-stream replay failed; disconnecting');
