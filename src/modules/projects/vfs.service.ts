@@ -9,7 +9,7 @@ import * as repo from './vfs.repo.ts';
 export interface FileEntry {
   path: string;
   size: number;
-  /** XXH3-64 of the content, 16 hex digits; the file's ETag is this in quotes. */
+  /** 64-bit xxHash of the content (src/native/xxhash.ts), 16 hex digits; the ETag is this in quotes. */
   contentHash: string;
   /** The project revision that last changed this file. */
   version: number;
