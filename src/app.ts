@@ -18,6 +18,7 @@ import { sseRoutes } from './modules/events/sse.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { projectsRoutes } from './modules/projects/projects.routes.ts';
 import { createProjectsService } from './modules/projects/projects.service.ts';
+import { normalisePath } from './modules/projects/vfs.paths.ts';
 import { isFileUpload, vfsRoutes } from './modules/projects/vfs.routes.ts';
 import { createVfsService } from './modules/projects/vfs.service.ts';
 import { MinerClient } from './modules/rig/miner.client.ts';
@@ -26,6 +27,8 @@ import { rigRoutes } from './modules/rig/rig.routes.ts';
 import { createLiveUpdates, type LiveUpdates } from './modules/rig/rig.ws.ts';
 import { webDir } from './modules/web/web.build.ts';
 import { mountWeb } from './modules/web/web.routes.ts';
+import { workflowRoutes } from './modules/workflow/workflow.routes.ts';
+import { createWorkflowService } from './modules/workflow/workflow.service.ts';
 import { strongEtag } from './native/xxhash.ts';
 
 export interface AppDeps {
@@ -93,6 +96,18 @@ export function createApp(deps: AppDeps): {
   const projects = createProjectsService({ db: deps.db, events });
   const vfs = createVfsService({ db: deps.db, config, events });
   const closers: (() => Promise<void>)[] = [() => events.close()];
+  const workflows = createWorkflowService({
+    db: deps.db,
+    config,
+    log: deps.log,
+    projects,
+    vfs,
+    events,
+    checkPath: (path) =>
+      normalisePath(path, { maxBytes: config.VFS_MAX_PATH_BYTES, maxDepth: config.VFS_MAX_PATH_DEPTH }),
+  });
+  // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
+  closers.push(() => workflows.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)));
 
   const specs: RouteSpec[] = [
     ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
@@ -109,6 +124,7 @@ export function createApp(deps: AppDeps): {
     ...projectsRoutes(projects, tokens),
     ...vfsRoutes({ vfs, projects, tokens, config }),
     ...sseRoutes({ events, projects, tokens, config, log: deps.log }),
+    ...workflowRoutes(workflows, tokens),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 

@@ -120,6 +120,28 @@ describe('plan validation', () => {
     assert.deepEqual(problems([]), ['a plan is an object with a "steps" array']);
   });
 
+  it('applies the path rule it is given to every path argument', () => {
+    const strict = new PlanValidator(tools, 5, (path) => {
+      if (path.includes('..'))
+        throw new AppError('INVALID_PATH', { detail: 'The path must not contain "..".' });
+    });
+    assert.deepEqual(
+      strict.check({
+        steps: [
+          { id: 'm', tool: 'vfs.move', args: { from: 'ok.txt', to: '../escape.txt' } },
+          { id: 'r', tool: 'vfs.read', args: { path: 'ok.txt' } },
+        ],
+      }),
+      [
+        {
+          in: 'body',
+          path: '/plan/steps/0/args/to',
+          message: 'step "m" (vfs.move): args/to is not a usable path: The path must not contain "..".',
+        },
+      ],
+    );
+  });
+
   it('says why ai.generate cannot be used without a model', () => {
     assert.deepEqual(
       problems({ steps: [{ id: 'g', tool: 'ai.generate', args: { prompt: 'hi', path: 'a.md' } }] }),

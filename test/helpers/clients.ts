@@ -28,9 +28,11 @@ function reply(status: number, headers: Reply['headers'], body: Buffer): Reply {
 /** HTTP/1.1 over TCP or TLS (undici); keeps connections alive like a real client. */
 export class H1Client {
   readonly agent: Agent;
-  constructor(ca?: Buffer) {
+  /** `connections: 1` pins every request to one connection, hence to one worker. */
+  constructor(ca?: Buffer, options: { connections?: number } = {}) {
     this.agent = new Agent({
       connect: ca ? { ca } : {},
+      connections: options.connections ?? null,
       allowH2: false,
       headersTimeout: 15_000,
       bodyTimeout: 15_000,

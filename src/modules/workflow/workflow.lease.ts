@@ -33,6 +33,7 @@ export class LeaseKeeper {
   #sweeper: NodeJS.Timeout | undefined;
   #listener: pg.Client | undefined;
   #reconnect: NodeJS.Timeout | undefined;
+  #ping: NodeJS.Timeout | undefined;
   #backoffMs = 500;
   #closed = false;
 
@@ -121,22 +122,24 @@ export class LeaseKeeper {
       connectionString: this.#o.databaseUrl,
       application_name: 'ferrite-workflow-listen',
       keepAlive: true,
+      connectionTimeoutMillis: 5000,
+      query_timeout: 5000,
     });
-    const retry = () => {
-      if (this.#listener !== client) return;
-      this.#listener = undefined;
+    let lost = false;
+    const retry = (err?: unknown) => {
+      if (lost) return;
+      lost = true;
+      clearInterval(this.#ping);
+      if (this.#listener === client) this.#listener = undefined;
       client.end().catch(() => undefined);
       if (this.#closed) return;
+      this.#o.log.warn({ err, retryInMs: this.#backoffMs }, 'workflow cancel listener lost its connection');
       this.#reconnect = setTimeout(() => void this.#listen(), this.#backoffMs);
       this.#reconnect.unref();
       this.#backoffMs = Math.min(this.#backoffMs * 2, 5000);
     };
-    this.#listener = client;
-    client.on('error', (err) => {
-      this.#o.log.warn({ err }, 'workflow cancel listener lost its connection');
-      retry();
-    });
-    client.on('end', retry);
+    client.on('error', retry);
+    client.on('end', () => retry());
     client.on('notification', (msg) => {
       if (msg.channel !== CANCEL_CHANNEL || !msg.payload) return;
       this.#o.executor.get(msg.payload)?.halt('cancel', 'cancelled on request');
@@ -144,13 +147,23 @@ export class LeaseKeeper {
     try {
       await client.connect();
       await client.query(`LISTEN ${CANCEL_CHANNEL}`);
-      this.#backoffMs = 500;
-      // Requests made while we were not listening.
-      await this.heartbeat();
     } catch (err) {
-      this.#o.log.warn({ err }, 'workflow cancel listener could not connect; retrying');
-      retry();
+      retry(err);
+      return;
     }
+    if (this.#closed || lost) {
+      client.end().catch(() => undefined);
+      return;
+    }
+    this.#listener = client;
+    this.#backoffMs = 500;
+    // A half-open connection delivers nothing and reports nothing; a periodic round trip finds it.
+    this.#ping = setInterval(() => {
+      client.query('SELECT 1').catch(retry);
+    }, 15_000);
+    this.#ping.unref();
+    // Requests made while nobody here was listening.
+    await this.heartbeat();
   }
 
   async close(): Promise<void> {
@@ -158,6 +171,7 @@ export class LeaseKeeper {
     clearInterval(this.#heartbeat);
     clearTimeout(this.#sweeper);
     clearTimeout(this.#reconnect);
+    clearInterval(this.#ping);
     const client = this.#listener;
     this.#listener = undefined;
     await client?.end().catch(() => undefined);

@@ -21,7 +21,12 @@ export interface ToolSpec {
   args: Record<string, unknown>;
   /** Why the tool cannot be used on this deployment (e.g. no model configured); undefined when it can. */
   unavailable?: string;
+  /** Arguments that name files, checked against the VFS path rules before the plan runs. */
+  paths?: readonly string[];
 }
+
+/** The VFS path rule: returns normally for a usable path, throws an AppError saying why not otherwise. */
+export type PathCheck = (path: string) => unknown;
 
 /** What a planner may look at besides the prompt. */
 export interface PlanContext {
@@ -53,10 +58,12 @@ const ajv = new Ajv2020({ allErrors: true, strict: false });
 export class PlanValidator {
   readonly #tools: Map<string, ToolSpec & { validate: ValidateFunction }>;
   readonly #maxSteps: number;
+  readonly #checkPath: PathCheck | undefined;
 
-  constructor(tools: readonly ToolSpec[], maxSteps: number) {
+  constructor(tools: readonly ToolSpec[], maxSteps: number, checkPath?: PathCheck) {
     this.#tools = new Map(tools.map((t) => [t.name, { ...t, validate: ajv.compile(t.args) }]));
     this.#maxSteps = maxSteps;
+    this.#checkPath = checkPath;
   }
 
   get tools(): ToolSpec[] {
@@ -128,6 +135,11 @@ export class PlanValidator {
           const where = argPath(e);
           add(`${at}/args${where}`, `${label} (${tool.name}): args${where || ''} ${e.message ?? 'invalid'}`);
         }
+      } else if (tool && this.#checkPath) {
+        for (const arg of tool.paths ?? []) {
+          const bad = this.#pathProblem(step.args[arg] as string);
+          if (bad) add(`${at}/args/${arg}`, `${label} (${tool.name}): args/${arg} ${bad}`);
+        }
       }
       const deps = step.dependsOn;
       if (deps === undefined) return;
@@ -150,6 +162,16 @@ export class PlanValidator {
       if (cycle) add('/steps', `cycle: ${cycle.join(' → ')}`);
     }
     return problems;
+  }
+
+  #pathProblem(path: string): string | undefined {
+    try {
+      this.#checkPath?.(path);
+      return undefined;
+    } catch (err) {
+      if (err instanceof AppError) return `is not a usable path: ${err.message}`;
+      throw err;
+    }
   }
 }
 

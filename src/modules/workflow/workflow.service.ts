@@ -9,7 +9,7 @@ import { GRAMMAR, RulesPlanner } from './planner.rules.ts';
 import { SearchPool } from './search.pool.ts';
 import { type EventsPort, WorkflowExecutor } from './workflow.executor.ts';
 import { CANCEL_CHANNEL, LeaseKeeper } from './workflow.lease.ts';
-import { type Plan, type Planner, PlanValidator } from './workflow.plan.ts';
+import { type PathCheck, type Plan, type Planner, PlanValidator } from './workflow.plan.ts';
 import {
   findRun,
   findSteps,
@@ -31,6 +31,8 @@ export interface WorkflowDeps {
   projects: { getOwned(userId: string, projectId: string): Promise<unknown> };
   vfs: VfsPort;
   events: EventsPort;
+  /** The VFS path rule, so a plan with an unusable path is refused before it runs. */
+  checkPath?: PathCheck;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -114,7 +116,7 @@ export function createWorkflowService(deps: WorkflowDeps) {
       })
     : undefined;
   const tools = createTools({ vfs, search, model, outputMaxBytes: config.WORKFLOW_OUTPUT_MAX_BYTES });
-  const validator = new PlanValidator(tools, config.WORKFLOW_MAX_STEPS);
+  const validator = new PlanValidator(tools, config.WORKFLOW_MAX_STEPS, deps.checkPath);
   const planner: Planner =
     model && config.WORKFLOW_PLANNER !== 'rules' ? new GeminiPlanner(model) : new RulesPlanner();
   const executor = new WorkflowExecutor({

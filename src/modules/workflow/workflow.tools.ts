@@ -37,8 +37,8 @@ export interface Tool extends ToolSpec {
   run(args: Record<string, unknown>, ctx: ToolContext): Promise<ToolOutput>;
 }
 
-// Path rules (normalisation, "..", control characters, depth) are the VFS service's; a bad path
-// fails its step with the VFS's message.
+// Path rules ("..", control characters, length, depth) are the VFS's: the plan validator applies
+// them to the arguments listed in `paths`, and the VFS again when the step runs.
 const path = { type: 'string', minLength: 1, maxLength: 1024 };
 const object = (properties: Record<string, unknown>, required: string[]) => ({
   type: 'object',
@@ -78,6 +78,7 @@ export function createTools(deps: ToolDeps): Tool[] {
       name: 'vfs.read',
       description: 'Reads a file; its text (cut at a limit) is recorded in the step output.',
       args: object({ path }, ['path']),
+      paths: ['path'],
       async run(args, ctx) {
         const { entry, content } = await vfs.read(ctx.projectId, args.path as string);
         const text = textOrNothing(content);
@@ -95,6 +96,7 @@ export function createTools(deps: ToolDeps): Tool[] {
         'path',
         'content',
       ]),
+      paths: ['path'],
       async run(args, ctx) {
         const { entry, created } = await vfs.write(
           ctx.projectId,
@@ -109,6 +111,7 @@ export function createTools(deps: ToolDeps): Tool[] {
       name: 'vfs.delete',
       description: 'Deletes a file.',
       args: object({ path }, ['path']),
+      paths: ['path'],
       async run(args, ctx) {
         await vfs.remove(ctx.projectId, args.path as string);
         return { path: args.path, deleted: true };
@@ -118,6 +121,7 @@ export function createTools(deps: ToolDeps): Tool[] {
       name: 'vfs.move',
       description: 'Renames or moves a file.',
       args: object({ from: path, to: path }, ['from', 'to']),
+      paths: ['from', 'to'],
       async run(args, ctx) {
         const entry = await vfs.move(ctx.projectId, args.from as string, args.to as string);
         return { from: args.from, ...fileSummary(entry) };
@@ -146,6 +150,7 @@ export function createTools(deps: ToolDeps): Tool[] {
       name: 'ai.generate',
       description: 'Asks the model for text from prompt and writes the answer to path.',
       args: object({ prompt: { type: 'string', minLength: 1, maxLength: 20_000 }, path }, ['prompt', 'path']),
+      paths: ['path'],
       unavailable: deps.model ? undefined : 'GEMINI_API_KEY is not set',
       async run(args, ctx) {
         const model = deps.model;

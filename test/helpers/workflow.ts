@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import type { H1Client, Reply } from './clients.ts';
+import { until } from './until.ts';
+
+export interface StepView {
+  id: string;
+  tool: string;
+  args: Record<string, unknown>;
+  dependsOn: string[];
+  status: string;
+  output: Record<string, unknown> | null;
+  error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+}
+
+export interface RunView {
+  id: string;
+  projectId: string;
+  status: string;
+  reason: string | null;
+  planner: string;
+  prompt: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  cancelRequestedAt: string | null;
+  steps: StepView[];
+}
+
+export interface StreamEvent {
+  id: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** A signed-in user of one cluster, with helpers for projects and workflow runs. */
+export class WorkflowUser {
+  readonly h1: H1Client;
+  readonly origin: string;
+  token = '';
+
+  constructor(h1: H1Client, origin: string) {
+    this.h1 = h1;
+    this.origin = origin;
+  }
+
+  static async signUp(h1: H1Client, origin: string): Promise<WorkflowUser> {
+    const u = new WorkflowUser(h1, origin);
+    const email = `wf-${randomBytes(5).toString('hex')}@example.com`;
+    const password = 'workflow test password';
+    const json = { 'content-type': 'application/json' };
+    const reg = await h1.request(`${origin}/api/auth/register`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email, password }),
+    });
+    assert.equal(reg.status, 201, reg.text());
+    const login = await h1.request(`${origin}/api/auth/login`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email, password }),
+    });
+    u.token = login.json().accessToken as string;
+    return u;
+  }
+
+  get(path: string, via: H1Client = this.h1): Promise<Reply> {
+    return via.request(`${this.origin}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
+  }
+
+  post(path: string, body: unknown, via: H1Client = this.h1): Promise<Reply> {
+    return via.request(`${this.origin}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async project(): Promise<string> {
+    const res = await this.post('/api/projects', { name: `wf ${randomBytes(3).toString('hex')}` });
+    assert.equal(res.status, 201, res.text());
+    return res.json().id as string;
+  }
+
+  /** Starts a run and returns its id (asserting the 202). */
+  async start(body: Record<string, unknown>, via?: H1Client): Promise<string> {
+    const res = await this.post('/api/workflow/run', body, via);
+    assert.equal(res.status, 202, res.text());
+    assert.equal(res.headers.location, `/api/workflow/runs/${res.json().runId}`);
+    return res.json().runId as string;
+  }
+
+  async run(runId: string): Promise<RunView> {
+    const res = await this.get(`/api/workflow/runs/${runId}`);
+    assert.equal(res.status, 200, res.text());
+    return res.json<RunView>();
+  }
+
+  /** Polls the run until it reaches a final state. */
+  finished(runId: string, tries = 300): Promise<RunView> {
+    return until(
+      `run ${runId} to finish`,
+      async () => {
+        const run = await this.run(runId);
+        return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+      },
+      tries,
+    );
+  }
+
+  /**
+   * Reads the project's event stream from the start (Last-Event-ID: 0) until `done` holds for
+   * an event, and returns every event read.
+   */
+  async events(
+    projectId: string,
+    done: (e: StreamEvent) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<StreamEvent[]> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    const seen: StreamEvent[] = [];
+    try {
+      const res = await request(`${this.origin}/api/sse/projects/${projectId}`, {
+        headers: { authorization: `Bearer ${this.token}`, 'last-event-id': '0' },
+        signal: ac.signal,
+      });
+      assert.equal(res.statusCode, 200);
+      let buffer = '';
+      for await (const chunk of res.body) {
+        buffer += chunk.toString();
+        let end = buffer.indexOf('\n\n');
+        while (end !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf('\n\n');
+          const fields = new Map<string, string>();
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const i = line.indexOf(':');
+            if (i > 0) fields.set(line.slice(0, i), line.slice(i + 1).trimStart());
+          }
+          if (!fields.has('data') || !fields.has('id')) continue;
+          const event = {
+            id: Number(fields.get('id')),
+            type: fields.get('event') ?? 'message',
+            data: JSON.parse(fields.get('data') as string) as Record<string, unknown>,
+          };
+          seen.push(event);
+          if (done(event)) {
+            ac.abort();
+            return seen;
+          }
+        }
+      }
+      throw new Error('the event stream ended early');
+    } catch (err) {
+      if (ac.signal.aborted && seen.length > 0 && done(seen.at(-1) as StreamEvent)) return seen;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function step(run: RunView, id: string): StepView {
+  const s = run.steps.find((x) => x.id === id);
+  assert.ok(s, `step ${id} is in the run`);
+  return s;
+}
+
+export const at = (iso: string | null): number => {
+  assert.ok(iso, 'a timestamp was recorded');
+  return Date.parse(iso);
+};

@@ -1,0 +1,467 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { H1Client } from './helpers/clients.ts';
+import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { GeminiStub } from './helpers/gemini-stub.ts';
+import { at, step, WorkflowUser } from './helpers/workflow.ts';
+
+// One cluster of two workers with Gemini configured (against the local stub), so prompts are
+// planned by the model and ai.generate works. The stub holds a request whose prompt says
+// [hold:NAME] until the test releases NAME: that is how a step is kept running on purpose.
+let db: TestDatabase;
+const stub = new GeminiStub();
+let cluster: RunningCluster;
+let h1: H1Client;
+
+before(async () => {
+  db = await createTestDatabase();
+  await stub.start();
+  cluster = await startCluster({
+    env: {
+      DATABASE_URL: db.url,
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      GEMINI_API_KEY: 'test-key',
+      GEMINI_BASE_URL: stub.url,
+      GEMINI_MODEL: 'gemini-stub',
+      GEMINI_TIMEOUT_MS: '30000',
+      WORKFLOW_MAX_ACTIVE_RUNS: '3',
+      SEARCH_TIMEOUT_MS: '1000',
+    },
+  });
+  killOnExit(cluster);
+  h1 = new H1Client();
+});
+
+after(async () => {
+  for (const name of ['A', 'B', 'C', 'Q']) stub.release(name);
+  await h1?.close();
+  assert.equal(await cluster?.stop(), 0);
+  await stub.close();
+  await db?.drop();
+  await stopPostgresServer();
+});
+
+const generate = (id: string, prompt: string, path: string, dependsOn: string[] = []) => ({
+  id,
+  tool: 'ai.generate',
+  args: { prompt, path },
+  dependsOn,
+});
+
+describe('POST /api/workflow/run with an invalid plan', () => {
+  it('answers 400 INVALID_PLAN naming each problem: unknown tool, bad args, missing dependency', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const res = await u.post('/api/workflow/run', {
+      projectId,
+      plan: {
+        steps: [
+          { id: 's1', tool: 'shell.exec', args: { cmd: 'rm -rf /' } },
+          { id: 's2', tool: 'vfs.write', args: { path: 'a.txt' } },
+          { id: 's3', tool: 'vfs.read', args: { path: 'a.txt' }, dependsOn: ['s9'] },
+          { id: 's4', tool: 'vfs.delete', args: { path: '../outside.txt' } },
+        ],
+      },
+    });
+    assert.equal(res.status, 400);
+    assert.match(String(res.headers['content-type']), /application\/problem\+json/);
+    const problem = res.json<{ code: string; errors: { path: string; message: string }[] }>();
+    assert.equal(problem.code, 'INVALID_PLAN');
+    assert.deepEqual(
+      problem.errors.map((e) => e.message),
+      [
+        'unknown tool "shell.exec" in step "s1"',
+        'step "s2" (vfs.write): args/content must have required property \'content\'',
+        'step "s3" depends on missing "s9"',
+        'step "s4" (vfs.delete): args/path is not a usable path: The path must not contain "..".',
+      ],
+    );
+  });
+
+  it('answers 400 INVALID_PLAN for a cycle, and nothing is stored', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const res = await u.post('/api/workflow/run', {
+      projectId,
+      plan: {
+        steps: [
+          { id: 'a', tool: 'vfs.read', args: { path: 'x' }, dependsOn: ['b'] },
+          { id: 'b', tool: 'vfs.read', args: { path: 'y' }, dependsOn: ['a'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.json().detail, 'cycle: a → b → a');
+    const list = await u.get(`/api/workflow/runs?projectId=${projectId}`);
+    assert.deepEqual(list.json().items, []);
+  });
+
+  it('answers 400 when the body has both or neither of plan and prompt', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    for (const body of [{ projectId }, { projectId, prompt: 'x', plan: { steps: [] } }]) {
+      const res = await u.post('/api/workflow/run', body);
+      assert.equal(res.status, 400);
+      assert.equal(res.json().code, 'VALIDATION_FAILED');
+    }
+  });
+});
+
+describe('a workflow run', () => {
+  it('runs a plan to success, recording each step output, and the files exist afterwards', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const runId = await u.start({
+      projectId,
+      plan: {
+        steps: [
+          { id: 'w1', tool: 'vfs.write', args: { path: 'docs/a.md', content: 'alpha TODO\nbeta' } },
+          { id: 'w2', tool: 'vfs.write', args: { path: 'b.txt', content: 'no todo here' } },
+          { id: 'mv', tool: 'vfs.move', args: { from: 'b.txt', to: 'c.txt' }, dependsOn: ['w2'] },
+          { id: 'rd', tool: 'vfs.read', args: { path: 'docs/a.md' }, dependsOn: ['w1'] },
+          {
+            id: 'find',
+            tool: 'vfs.search',
+            args: { query: 'todo', ignoreCase: true },
+            dependsOn: ['w1', 'mv'],
+          },
+          { id: 'rx', tool: 'vfs.search', args: { query: '^be(t)a$', regex: true }, dependsOn: ['w1'] },
+        ],
+      },
+    });
+    const run = await u.finished(runId);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    assert.equal(run.planner, 'user');
+    assert.equal(run.reason, null);
+    assert.ok(run.steps.every((s) => s.status === 'succeeded' && s.durationMs !== null && s.durationMs >= 0));
+    assert.deepEqual(
+      run.steps.map((s) => s.id),
+      ['w1', 'w2', 'mv', 'rd', 'find', 'rx'],
+    );
+    assert.equal(step(run, 'w1').output?.created, true);
+    assert.equal(step(run, 'mv').output?.path, 'c.txt');
+    assert.equal(step(run, 'rd').output?.content, 'alpha TODO\nbeta');
+    assert.deepEqual(step(run, 'find').output?.matches, [
+      { path: 'c.txt', line: 1, column: 4, preview: 'no todo here' },
+      { path: 'docs/a.md', line: 1, column: 7, preview: 'alpha TODO' },
+    ]);
+    assert.deepEqual(step(run, 'rx').output?.matches, [
+      { path: 'docs/a.md', line: 2, column: 1, preview: 'beta' },
+    ]);
+    // Dependencies were honoured: a step started only after what it waits for had finished.
+    assert.ok(at(step(run, 'mv').startedAt) >= at(step(run, 'w2').finishedAt));
+    assert.ok(at(step(run, 'find').startedAt) >= at(step(run, 'mv').finishedAt));
+    assert.ok(at(run.finishedAt) >= at(step(run, 'find').finishedAt));
+
+    // A second run sees the files the first one wrote.
+    const again = await u.finished(
+      await u.start({ projectId, plan: { steps: [{ id: 'r', tool: 'vfs.read', args: { path: 'c.txt' } }] } }),
+    );
+    assert.equal(step(again, 'r').output?.content, 'no todo here');
+  });
+
+  it('starts independent steps at once: their recorded start and end times overlap', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const runId = await u.start({
+      projectId,
+      plan: {
+        steps: [
+          generate('a', '[hold:A] first', 'a.md'),
+          generate('b', '[hold:B] second', 'b.md'),
+          { id: 'both', tool: 'vfs.read', args: { path: 'a.md' }, dependsOn: ['a', 'b'] },
+        ],
+      },
+    });
+    // Both model calls are in flight together before either is answered.
+    await stub.waitForHeld('A');
+    await stub.waitForHeld('B');
+    const midway = await u.run(runId);
+    assert.equal(midway.status, 'running');
+    assert.deepEqual(
+      midway.steps.map((s) => s.status),
+      ['running', 'running', 'pending'],
+    );
+    stub.release('A');
+    await until(async () => step(await u.run(runId), 'a').status === 'succeeded');
+    stub.release('B');
+    const run = await u.finished(runId);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    const [a, b, both] = [step(run, 'a'), step(run, 'b'), step(run, 'both')];
+    assert.ok(at(b.startedAt) < at(a.finishedAt), 'b started before a finished');
+    assert.ok(at(a.startedAt) < at(b.finishedAt), 'a started before b finished');
+    assert.ok(at(both.startedAt) >= Math.max(at(a.finishedAt), at(b.finishedAt)), 'the join waited for both');
+    assert.equal(both.output?.content, 'Generated: [hold:A] first');
+    assert.equal(a.output?.model, 'gemini-stub');
+  });
+
+  it('skips the dependents of a failed step, finishes independent ones, and fails the run naming the step', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const runId = await u.start({
+      projectId,
+      plan: {
+        steps: [
+          generate('gen', '[fail] please', 'out.md'),
+          { id: 'after', tool: 'vfs.read', args: { path: 'out.md' }, dependsOn: ['gen'] },
+          { id: 'later', tool: 'vfs.delete', args: { path: 'out.md' }, dependsOn: ['after'] },
+          { id: 'side', tool: 'vfs.write', args: { path: 'side.txt', content: 'ok' } },
+          {
+            id: 'bad-rx',
+            tool: 'vfs.search',
+            args: { query: '(unclosed', regex: true },
+            dependsOn: ['side'],
+          },
+        ],
+      },
+    });
+    const run = await u.finished(runId);
+    assert.equal(run.status, 'failed');
+    assert.match(run.reason ?? '', /^step "gen" failed: MODEL_UNAVAILABLE: the model call failed: HTTP 500/);
+    assert.deepEqual(
+      run.steps.map((s) => [s.id, s.status]),
+      [
+        ['gen', 'failed'],
+        ['after', 'skipped'],
+        ['later', 'skipped'],
+        ['side', 'succeeded'],
+        ['bad-rx', 'failed'],
+      ],
+    );
+    assert.equal(step(run, 'after').error, 'not started: step "gen" failed');
+    assert.equal(step(run, 'after').startedAt, null);
+    assert.match(step(run, 'bad-rx').error ?? '', /^invalid regular expression: .*unclosed/i);
+  });
+
+  it('fails a step whose search pattern backtracks catastrophically, and the service keeps answering', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const run = await u.finished(
+      await u.start({
+        projectId,
+        plan: {
+          steps: [
+            { id: 'w', tool: 'vfs.write', args: { path: 'evil.txt', content: `${'a'.repeat(40)}!` } },
+            { id: 's', tool: 'vfs.search', args: { query: '^(a+)+$', regex: true }, dependsOn: ['w'] },
+          ],
+        },
+      }),
+    );
+    assert.equal(run.status, 'failed');
+    assert.match(step(run, 's').error ?? '', /search stopped after 1000 ms/);
+    assert.equal((await h1.request(`${cluster.http}/api/health`)).status, 200);
+  });
+});
+
+describe('POST /api/workflow/runs/:id/cancel', () => {
+  it('from another worker aborts the running step and cancels the pending ones', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const [here, there] = await pinnedToTwoWorkers();
+    try {
+      const runId = await u.start(
+        {
+          projectId,
+          plan: {
+            steps: [
+              generate('slow', '[hold:C] take your time', 'slow.md'),
+              { id: 'next', tool: 'vfs.read', args: { path: 'slow.md' }, dependsOn: ['slow'] },
+            ],
+          },
+        },
+        here,
+      );
+      await stub.waitForHeld('C');
+      const res = await u.post(`/api/workflow/runs/${runId}/cancel`, {}, there);
+      assert.equal(res.status, 202, res.text());
+      const run = await u.finished(runId);
+      assert.equal(run.status, 'cancelled');
+      assert.equal(run.reason, 'cancelled on request');
+      assert.ok(run.cancelRequestedAt);
+      assert.deepEqual(
+        run.steps.map((s) => [s.id, s.status, s.error]),
+        [
+          ['slow', 'cancelled', 'cancelled while running'],
+          ['next', 'cancelled', 'not started: the run was cancelled'],
+        ],
+      );
+      // Cancelling again is harmless; a run that ended otherwise cannot be cancelled.
+      assert.equal((await u.post(`/api/workflow/runs/${runId}/cancel`, {})).status, 200);
+      const done = await u.finished(
+        await u.start({
+          projectId,
+          plan: { steps: [{ id: 'r', tool: 'vfs.write', args: { path: 'x', content: '' } }] },
+        }),
+      );
+      const late = await u.post(`/api/workflow/runs/${done.id}/cancel`, {});
+      assert.equal(late.status, 409);
+      assert.equal(late.json().code, 'CONFLICT');
+    } finally {
+      await here.close();
+      await there.close();
+    }
+  });
+});
+
+describe("runs are the owner's", () => {
+  it("answers 404 for another user's run, its cancel, its project's run list and a run on their project", async () => {
+    const owner = await WorkflowUser.signUp(h1, cluster.http);
+    const other = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await owner.project();
+    const runId = await owner.start({
+      projectId,
+      plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'mine.txt', content: 'mine' } }] },
+    });
+    await owner.finished(runId);
+    assert.equal((await other.get(`/api/workflow/runs/${runId}`)).status, 404);
+    assert.equal((await other.post(`/api/workflow/runs/${runId}/cancel`, {})).status, 404);
+    assert.equal((await other.get(`/api/workflow/runs?projectId=${projectId}`)).status, 404);
+    const foreign = await other.post('/api/workflow/run', {
+      projectId,
+      plan: { steps: [{ id: 'r', tool: 'vfs.read', args: { path: 'mine.txt' } }] },
+    });
+    assert.equal(foreign.status, 404);
+    assert.equal(
+      (await other.post('/api/workflow/plan', { projectId, prompt: 'read mine.txt' })).status,
+      404,
+    );
+    const mine = await owner.get(`/api/workflow/runs?projectId=${projectId}`);
+    assert.deepEqual(
+      mine.json<{ items: { id: string }[] }>().items.map((r) => r.id),
+      [runId],
+    );
+  });
+
+  it('limits unfinished runs per user (WORKFLOW_MAX_ACTIVE_RUNS) with 429', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const held = { projectId, plan: { steps: [generate('g', '[hold:Q] wait', 'q.md')] } };
+    const ids = [await u.start(held), await u.start(held), await u.start(held)];
+    const fourth = await u.post('/api/workflow/run', held);
+    assert.equal(fourth.status, 429);
+    assert.equal(fourth.json().code, 'TOO_MANY_REQUESTS');
+    stub.release('Q');
+    for (const id of ids) assert.equal((await u.finished(id)).status, 'succeeded');
+    assert.equal((await u.post('/api/workflow/run', held)).status, 202);
+  });
+});
+
+describe('planning with Gemini (GEMINI_API_KEY set)', () => {
+  it('plans a prompt with the model, validates it, and runs it; the model sees the project files', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    await u.finished(
+      await u.start({
+        projectId,
+        plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'draft.md', content: 'old' } }] },
+      }),
+    );
+    const prompt = 'archive the draft and write a summary';
+    const plan = {
+      steps: [
+        { id: 'mv', tool: 'vfs.move', args: { from: 'draft.md', to: 'archive/draft.md' }, dependsOn: [] },
+        { id: 'sum', tool: 'ai.generate', args: { prompt: 'summarise', path: 'summary.md' }, dependsOn: [] },
+      ],
+    };
+    stub.planFor(prompt, plan);
+    const planned = await u.post('/api/workflow/plan', { projectId, prompt });
+    assert.equal(planned.status, 200, planned.text());
+    assert.equal(planned.headers['workflow-planner'], 'gemini');
+    assert.deepEqual(planned.json(), plan);
+    const request = stub.requests.findLast((r) => r.prompt === prompt);
+    assert.equal(request?.json, true);
+    assert.match(request?.body.systemInstruction?.parts?.[0]?.text ?? '', /The project's files: draft\.md/);
+
+    const run = await u.finished(await u.start({ projectId, prompt }));
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    assert.equal(run.planner, 'gemini');
+    assert.equal(run.prompt, prompt);
+    assert.equal(step(run, 'sum').output?.path, 'summary.md');
+  });
+
+  it('answers 502 MODEL_UNAVAILABLE when the model fails or its plan is invalid', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const failed = await u.post('/api/workflow/plan', { projectId, prompt: '[fail] plan something' });
+    assert.equal(failed.status, 502);
+    assert.equal(failed.json().code, 'MODEL_UNAVAILABLE');
+
+    stub.planFor('do the impossible', { steps: [{ id: 'x', tool: 'shell.exec', args: {}, dependsOn: [] }] });
+    const invalid = await u.post('/api/workflow/run', { projectId, prompt: 'do the impossible' });
+    assert.equal(invalid.status, 502);
+    const problem = invalid.json<{ code: string; detail: string; errors: { message: string }[] }>();
+    assert.equal(problem.code, 'MODEL_UNAVAILABLE');
+    assert.match(problem.detail, /^the model's plan is invalid: unknown tool "shell.exec" in step "x"/);
+    assert.equal(problem.errors.length, 1);
+  });
+});
+
+describe('workflow events on the project stream', () => {
+  it('publishes run and step events in order, each with the run id', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const runId = await u.start({
+      projectId,
+      plan: {
+        steps: [
+          { id: 'w', tool: 'vfs.write', args: { path: 'e.txt', content: 'e' } },
+          { id: 'r', tool: 'vfs.read', args: { path: 'nope.txt' }, dependsOn: ['w'] },
+          { id: 'z', tool: 'vfs.delete', args: { path: 'e.txt' }, dependsOn: ['r'] },
+        ],
+      },
+    });
+    const events = await u.events(projectId, (e) => e.type === 'workflow.run.finished');
+    const mine = events.filter((e) => e.type.startsWith('workflow.'));
+    assert.ok(mine.every((e) => e.data.runId === runId));
+    assert.deepEqual(
+      mine.map((e) => [e.type, e.data.stepId ?? null, e.data.status ?? null]),
+      [
+        ['workflow.run.started', null, 'running'],
+        ['workflow.step.started', 'w', null],
+        ['workflow.step.finished', 'w', 'succeeded'],
+        ['workflow.step.started', 'r', null],
+        ['workflow.step.finished', 'r', 'failed'],
+        ['workflow.step.finished', 'z', 'skipped'],
+        ['workflow.run.finished', null, 'failed'],
+      ],
+    );
+    // The write's own file.changed sits between the step's start and finish.
+    const types = events.map((e) => e.type);
+    assert.ok(types.indexOf('file.changed') > types.indexOf('workflow.step.started'));
+    assert.ok(types.indexOf('file.changed') < types.indexOf('workflow.step.finished'));
+    const ids = events.map((e) => e.id);
+    assert.deepEqual(
+      ids,
+      [...ids].sort((x, y) => x - y),
+      'ids only grow',
+    );
+  });
+});
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition never held');
+}
+
+/** Two clients, each holding one connection, to two different workers. */
+async function pinnedToTwoWorkers(): Promise<[H1Client, H1Client]> {
+  const first = new H1Client(undefined, { connections: 1 });
+  const workerOf = async (c: H1Client) =>
+    (await c.request(`${cluster.http}/api/health`)).json().worker as string;
+  const mine = await workerOf(first);
+  for (let i = 0; i < 50; i++) {
+    const other = new H1Client(undefined, { connections: 1 });
+    if ((await workerOf(other)) !== mine) {
+      // The same connection keeps answering from the same worker.
+      assert.equal(await workerOf(first), mine);
+      return [first, other];
+    }
+    await other.close();
+  }
+  throw new Error('every connection landed on the same worker');
+}
