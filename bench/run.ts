@@ -8,9 +8,10 @@ import { availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
+import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
 import { type ExportResult, exportScenario, type FanoutResult, wsFanout } from './lib/extra.ts';
-import { autocannonRun, type LoadResult } from './lib/load.ts';
+import { autocannonRun, type LoadResult, unexpectedResponses } from './lib/load.ts';
+import { type Peer, startNginxProxy, startUpstream } from './lib/peers.ts';
 import { clusterPids, type ProcSample, rssBytes, sampleWhile } from './lib/proc.ts';
 import { renderReport } from './lib/report.ts';
 import { SCENARIOS, type Scenario } from './lib/scenarios.ts';
@@ -71,10 +72,49 @@ async function installSizeBytes(): Promise<number> {
   return total + srcDu.split('\n').reduce((sum, l) => sum + (Number(l.split('\t')[0]) || 0), 0);
 }
 
+interface ProxyComparison {
+  direct: LoadResult;
+  nginx: LoadResult | string;
+  /** The gateway's p50/p99 minus the upstream's own, same load. */
+  addedMs: { p50: number; p99: number };
+  nginxAddedMs?: { p50: number; p99: number };
+}
+
+/** task-proxy's load on the upstream itself and through nginx, for the added latency. */
+async function proxyComparison(gateway: LoadResult, upstream: Peer): Promise<ProxyComparison> {
+  const s = SCENARIOS.find((x) => x.name === 'task-proxy') as Scenario;
+  const load = (origin: string, pathname: string) =>
+    autocannonRun({
+      url: `${origin}${pathname}`,
+      connections: s.connections,
+      durationSec: quick ? 3 : s.durationSec,
+    });
+  const below = s.path.slice('/v1/task'.length);
+  await load(upstream.origin, below);
+  const direct = await load(upstream.origin, below);
+  const added = (r: LoadResult) => ({
+    p50: Math.round((r.latencyMs.p50 - direct.latencyMs.p50) * 100) / 100,
+    p99: Math.round((r.latencyMs.p99 - direct.latencyMs.p99) * 100) / 100,
+  });
+  const proxy = await startNginxProxy(upstream.origin);
+  if (typeof proxy === 'string') return { direct, nginx: proxy, addedMs: added(gateway) };
+  try {
+    await load(proxy.origin, s.path);
+    const nginx = await load(proxy.origin, s.path);
+    return { direct, nginx, addedMs: added(gateway), nginxAddedMs: added(nginx) };
+  } finally {
+    await proxy.stop();
+  }
+}
+
 const db = await benchDatabase();
 const stamp = new Date().toISOString().replaceAll(':', '-');
 await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-const service = await startService(db.url, path.join(ROOT, `bench/results/${stamp}.service.log`), LAB_ENV);
+const upstream = chosen.some((s) => s.needs === 'upstream') ? await startUpstream(20) : undefined;
+const service = await startService(db.url, path.join(ROOT, `bench/results/${stamp}.service.log`), {
+  ...LAB_ENV,
+  ...(upstream ? { TASK_UPSTREAM_URL: upstream.origin } : {}),
+});
 const primaryPid = service.child.pid as number;
 let exitCode = 0;
 try {
@@ -88,6 +128,9 @@ try {
   const idleRss = Object.fromEntries(pids.map((p) => [p.role, rssBytes(p.pid)]));
 
   const token = await seed(service.origin, db.url);
+  const vars: LabVars = chosen.some((s) => s.name === 'vfs-read')
+    ? await seedWorkspace(service.origin, token)
+    : {};
 
   const scenarios: Record<
     string,
@@ -102,7 +145,7 @@ try {
     say(
       `${tty ? '\x1b[1m' : ''}[${i + 1}/${runnable.length}] ${s.name}${tty ? '\x1b[0m' : ''} (${elapsed} s elapsed)`,
     );
-    await loadScenario(s, service.origin, token, s.warmupSec);
+    await loadScenario(s, service.origin, token, s.warmupSec, vars);
     const bg = s.background
       ? loadScenario(
           {
@@ -119,7 +162,7 @@ try {
         )
       : undefined;
     const { result, samples } = await sampleWhile(clusterPids(primaryPid), () =>
-      loadScenario(s, service.origin, token, s.durationSec),
+      loadScenario(s, service.origin, token, s.durationSec, vars),
     );
     const background = await bg;
     const lag = await eventLoopLagP99(service.metrics);
@@ -127,13 +170,26 @@ try {
     say(
       `  ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}, non-2xx ${result.non2xx}`,
     );
-    if (result.errors + result.timeouts + result.non2xx > 0) {
+    if (unexpectedResponses(result, s.expect) > 0) {
       say(`  FAIL: ${s.name} had unexpected errors or statuses`);
       exitCode = 1;
     }
   }
 
-  const extra: { export?: ExportResult; wsFanout?: FanoutResult } = {};
+  const extra: {
+    export?: ExportResult;
+    wsFanout?: FanoutResult;
+    taskProxy?: ProxyComparison;
+  } = {};
+  const gateway = scenarios['task-proxy'];
+  if (gateway && upstream) {
+    say('[extra] task-proxy: the same load on the upstream directly and through nginx');
+    extra.taskProxy = await proxyComparison(gateway, upstream);
+    const t = extra.taskProxy;
+    say(
+      `  upstream direct p50 ${t.direct.latencyMs.p50} / p99 ${t.direct.latencyMs.p99} ms; gateway adds p50 ${t.addedMs.p50}, p99 ${t.addedMs.p99} ms${typeof t.nginx === 'string' ? ` (nginx ${t.nginx})` : `; nginx adds p50 ${t.nginxAddedMs?.p50}, p99 ${t.nginxAddedMs?.p99} ms`}`,
+    );
+  }
   if (!values.scenario || values.scenario.includes('export')) {
     say('[extra] export: streaming stats samples as gzip CSV');
     const workers = clusterPids(primaryPid)
@@ -222,6 +278,7 @@ try {
   }
 } finally {
   await service.stop();
+  await upstream?.stop();
   await db.stop();
 }
 process.exit(exitCode);

@@ -13,7 +13,7 @@ export const LOGIN_BODY = JSON.stringify({ email: EMAIL, password: PASSWORD });
 export const LAB_ENV = {
   MINER_CMD: process.execPath,
   MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
-  DEFAULT_SCOPES: 'miner:read,miner:control',
+  DEFAULT_SCOPES: 'miner:read,miner:control,task:read,projects:read,projects:write',
   // The lab measures logins, not the limiter: limits far above what it sends.
   LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
   LOGIN_MAX_FAILURES_PER_EMAIL: '100000000',
@@ -41,18 +41,51 @@ export async function seed(origin: string, databaseUrl: string): Promise<string>
   return accessToken;
 }
 
+/** Values the scenarios' `{name}` placeholders refer to. */
+export type LabVars = Record<string, string>;
+
+/** A project with one file for `vfs-read`: its id and the file's ETag. */
+export async function seedWorkspace(origin: string, token: string): Promise<LabVars> {
+  const auth = { authorization: `Bearer ${token}` };
+  const created = await fetch(`${origin}/api/projects`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `bench ${Date.now()}` }),
+  });
+  if (created.status !== 201) throw new Error(`creating the lab project answered ${created.status}`);
+  const { id } = (await created.json()) as { id: string };
+  const put = await fetch(`${origin}/api/projects/${id}/files/src/readme.md`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'text/markdown' },
+    body: '# bench\n\nA file the lab reads back with If-None-Match.\n'.repeat(40),
+  });
+  const etag = put.headers.get('etag');
+  if (put.status >= 300 || !etag) throw new Error(`writing the lab file answered ${put.status}`);
+  return { project: id, etag };
+}
+
+function fill(template: string, vars: LabVars): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    const value = vars[name];
+    if (value === undefined) throw new Error(`no lab value for ${whole}`);
+    return value;
+  });
+}
+
 /** One scenario's load against `origin` for `durationSec`. */
 export function loadScenario(
   s: Scenario,
   origin: string,
   token: string,
   durationSec: number,
+  vars: LabVars = {},
 ): Promise<LoadResult> {
   const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.headers ?? {})) headers[k] = fill(v, vars);
   if (s.auth) headers.authorization = `Bearer ${token}`;
   if (s.body) headers['content-type'] = 'application/json';
   const opts = {
-    url: `${origin}${s.path}`,
+    url: `${origin}${fill(s.path, vars)}`,
     method: s.method,
     headers,
     body: s.body ? LOGIN_BODY : undefined,

@@ -14,6 +14,17 @@ export interface LoadResult {
   timeouts: number;
   non2xx: number;
   bytesPerSec: number;
+  /** Responses per status code (autocannon only; h2load reports classes). */
+  statuses?: Record<string, number>;
+}
+
+/** Responses whose status the scenario did not expect, plus errors and timeouts. */
+export function unexpectedResponses(r: LoadResult, expect: readonly number[]): number {
+  const failures = r.errors + r.timeouts;
+  if (!r.statuses) return failures + r.non2xx;
+  const expected = expect.reduce((sum, code) => sum + (r.statuses?.[String(code)] ?? 0), 0);
+  const answered = Object.values(r.statuses).reduce((a, b) => a + b, 0);
+  return failures + answered - expected;
 }
 
 export interface LoadOptions {
@@ -33,6 +44,7 @@ interface AutocannonResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  statusCodeStats?: Record<string, { count: number }>;
 }
 
 // autocannon has no types of its own; this is the part of its API the lab uses.
@@ -65,6 +77,7 @@ export async function autocannonRun(o: LoadOptions): Promise<LoadResult> {
     timeouts: r.timeouts,
     non2xx: r.non2xx,
     bytesPerSec: r.throughput.average,
+    statuses: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => [code, v.count])),
   };
 }
 

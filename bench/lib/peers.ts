@@ -102,3 +102,61 @@ http {
   await waitOk(`${origin}/`);
   return { origin, stop: stopper(child, dir) };
 }
+
+/** bench/peers/upstream.ts: answers every request after `delayMs`. */
+export async function startUpstream(delayMs = 20): Promise<Peer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/peers/upstream.ts')], {
+    env: { ...process.env, PORT: String(port), DELAY_MS: String(delayMs) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitOk(`${origin}/`);
+  return {
+    origin,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    },
+  };
+}
+
+/** nginx `proxy_pass` to `upstream` with pooled keep-alive connections: the gateway's peer. */
+export async function startNginxProxy(upstream: string): Promise<Peer | string> {
+  if (!has('nginx')) return 'nginx is not installed';
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-nginx-proxy-'));
+  const port = await freePort();
+  const conf = `worker_processes ${availableParallelism()};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  upstream task { server ${new URL(upstream).host}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port};
+    location /v1/task/ {
+      proxy_pass http://task/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+}
+`;
+  await writeFile(path.join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitOk(`${origin}/v1/task/ping`);
+  return { origin, stop: stopper(child, dir) };
+}

@@ -12,8 +12,12 @@ export interface Scenario {
   streams?: number;
   durationSec: number;
   warmupSec: number;
+  /** Request headers; `{name}` in them (and in `path`) is filled from the seeded data. */
+  headers?: Record<string, string>;
   /** Statuses that are not errors for this scenario. */
   expect: number[];
+  /** What the run must provide besides the service: a local upstream behind /v1/task. */
+  needs?: 'upstream';
   /** Runs beside the measured load (e.g. logins while health is measured). */
   background?: { path: string; body: 'login'; connections: number };
 }
@@ -99,5 +103,31 @@ export const SCENARIOS: Scenario[] = [
     durationSec: 10,
     warmupSec: 2,
     expect: [200],
+  },
+  {
+    // Through the gateway to a local upstream that answers after 20 ms (bench/peers/upstream.ts).
+    name: 'task-proxy',
+    tool: 'autocannon',
+    method: 'GET',
+    path: '/v1/task/jobs/42?view=full',
+    auth: true,
+    connections: 200,
+    durationSec: 10,
+    warmupSec: 2,
+    expect: [200],
+    needs: 'upstream',
+  },
+  {
+    // A client revalidating a file it holds: the ETag/304 path of the workspace.
+    name: 'vfs-read',
+    tool: 'autocannon',
+    method: 'GET',
+    path: '/api/projects/{project}/files/src/readme.md',
+    headers: { 'if-none-match': '{etag}' },
+    auth: true,
+    connections: 50,
+    durationSec: 10,
+    warmupSec: 2,
+    expect: [304],
   },
 ];
