@@ -4,6 +4,7 @@ import { H1Client } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
+import { openapiChecker } from './helpers/openapi.ts';
 import { at, step, WorkflowUser } from './helpers/workflow.ts';
 
 // One cluster of two workers with Gemini configured (against the local stub), so prompts are
@@ -35,7 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of ['A', 'B', 'C', 'Q']) stub.release(name);
+  for (const name of ['A', 'B', 'C', 'P', 'Q']) stub.release(name);
   await h1?.close();
   assert.equal(await cluster?.stop(), 0);
   await stub.close();
@@ -154,6 +155,14 @@ describe('a workflow run', () => {
     assert.ok(at(step(run, 'mv').startedAt) >= at(step(run, 'w2').finishedAt));
     assert.ok(at(step(run, 'find').startedAt) >= at(step(run, 'mv').finishedAt));
     assert.ok(at(run.finishedAt) >= at(step(run, 'find').finishedAt));
+
+    // The files are in the project, as the files API shows them.
+    const file = await u.get(`/api/projects/${projectId}/files/docs/a.md`);
+    assert.equal(file.status, 200);
+    assert.equal(file.text(), 'alpha TODO\nbeta');
+    const listed = await u.get(`/api/projects/${projectId}/files`);
+    const paths = JSON.stringify(listed.json());
+    assert.ok(paths.includes('"c.txt"') && paths.includes('"docs/a.md"') && !paths.includes('"b.txt"'), paths);
 
     // A second run sees the files the first one wrote.
     const again = await u.finished(
@@ -437,6 +446,82 @@ describe('workflow events on the project stream', () => {
       [...ids].sort((x, y) => x - y),
       'ids only grow',
     );
+  });
+});
+
+describe('the workflow routes follow the OpenAPI contract', () => {
+  it('for every success and error answered above', async () => {
+    const conforms = openapiChecker((await h1.request(`${cluster.http}/api/openapi.json`)).json());
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const prompt = 'write one file';
+    stub.planFor(prompt, {
+      steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'c.txt', content: 'c' }, dependsOn: [] }],
+    });
+    conforms(await u.get('/api/workflow/tools'), '/api/workflow/tools', 'get');
+    conforms(await u.post('/api/workflow/plan', { projectId, prompt }), '/api/workflow/plan', 'post');
+    conforms(
+      await u.post('/api/workflow/plan', { projectId, prompt: '[fail]' }),
+      '/api/workflow/plan',
+      'post',
+    );
+    const started = await u.post('/api/workflow/run', { projectId, prompt });
+    conforms(started, '/api/workflow/run', 'post');
+    const runId = started.json().runId as string;
+    await u.finished(runId);
+    conforms(await u.get(`/api/workflow/runs/${runId}`), '/api/workflow/runs/{id}', 'get');
+    conforms(await u.get(`/api/workflow/runs?projectId=${projectId}&limit=1`), '/api/workflow/runs', 'get');
+    conforms(
+      await u.post(`/api/workflow/runs/${runId}/cancel`, {}),
+      '/api/workflow/runs/{id}/cancel',
+      'post',
+    );
+    const invalid = await u.post('/api/workflow/run', {
+      projectId,
+      plan: { steps: [{ id: 'x', tool: 'y', args: {} }] },
+    });
+    conforms(invalid, '/api/workflow/run', 'post');
+    conforms(await u.get('/api/workflow/runs/not-a-uuid'), '/api/workflow/runs/{id}', 'get');
+
+    const queued = await u.post('/api/workflow/run', {
+      projectId,
+      plan: { steps: [generate('g', '[hold:P] wait', 'p.md')] },
+    });
+    await stub.waitForHeld('P');
+    conforms(await u.get(`/api/workflow/runs/${queued.json().runId}`), '/api/workflow/runs/{id}', 'get');
+    const cancelled = await u.post(`/api/workflow/runs/${queued.json().runId}/cancel`, {});
+    assert.equal(cancelled.status, 202);
+    conforms(cancelled, '/api/workflow/runs/{id}/cancel', 'post');
+    const second = await u.post(`/api/workflow/runs/${queued.json().runId}/cancel`, {});
+    conforms(second, '/api/workflow/runs/{id}/cancel', 'post');
+  });
+
+  it("pages a project's runs newest first with a cursor", async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        await u.start({
+          projectId,
+          plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: `${i}`, content: '' } }] },
+        }),
+      );
+    }
+    const first = (await u.get(`/api/workflow/runs?projectId=${projectId}&limit=2`)).json<{
+      items: { id: string }[];
+      nextCursor: string;
+    }>();
+    const rest = (
+      await u.get(`/api/workflow/runs?projectId=${projectId}&limit=2&cursor=${first.nextCursor}`)
+    ).json<{ items: { id: string }[]; nextCursor: string | null }>();
+    assert.deepEqual(
+      [...first.items, ...rest.items].map((r) => r.id),
+      [...ids].reverse(),
+    );
+    assert.equal(rest.nextCursor, null);
+    const foreign = await u.get(`/api/workflow/runs?projectId=${projectId}&cursor=bm9wZQ`);
+    assert.equal(foreign.status, 400);
   });
 });
 
