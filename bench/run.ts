@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
 import { type ExportResult, exportScenario, type FanoutResult, wsFanout } from './lib/extra.ts';
+import { type SseFanoutResult, sseFanout, type WorkflowResult, workflowRuns } from './lib/extra-workspace.ts';
 import { autocannonRun, type LoadResult, unexpectedResponses } from './lib/load.ts';
 import { type Peer, startNginxProxy, startUpstream } from './lib/peers.ts';
 import { clusterPids, type ProcSample, rssBytes, sampleWhile } from './lib/proc.ts';
@@ -40,6 +41,8 @@ const chosen = SCENARIOS.filter((s) => !values.scenario || values.scenario.inclu
   warmupSec: quick ? 1 : s.warmupSec,
   connections: values.connections ? Number(values.connections) : s.connections,
 }));
+/** Extras (measured by their own code, not a request loop) run unless --scenario names others. */
+const wants = (name: string) => !values.scenario || values.scenario.includes(name);
 const hasH2load = (() => {
   try {
     execFileSync('h2load', ['--version'], { stdio: 'ignore' });
@@ -128,9 +131,10 @@ try {
   const idleRss = Object.fromEntries(pids.map((p) => [p.role, rssBytes(p.pid)]));
 
   const token = await seed(service.origin, db.url);
-  const vars: LabVars = chosen.some((s) => s.name === 'vfs-read')
-    ? await seedWorkspace(service.origin, token)
-    : {};
+  const vars: LabVars =
+    chosen.some((s) => s.name === 'vfs-read') || wants('sse-fanout') || wants('workflow')
+      ? await seedWorkspace(service.origin, token)
+      : {};
 
   const scenarios: Record<
     string,
@@ -180,6 +184,8 @@ try {
     export?: ExportResult;
     wsFanout?: FanoutResult;
     taskProxy?: ProxyComparison;
+    sseFanout?: SseFanoutResult;
+    workflow?: WorkflowResult;
   } = {};
   const gateway = scenarios['task-proxy'];
   if (gateway && upstream) {
@@ -190,7 +196,7 @@ try {
       `  upstream direct p50 ${t.direct.latencyMs.p50} / p99 ${t.direct.latencyMs.p99} ms; gateway adds p50 ${t.addedMs.p50}, p99 ${t.addedMs.p99} ms${typeof t.nginx === 'string' ? ` (nginx ${t.nginx})` : `; nginx adds p50 ${t.nginxAddedMs?.p50}, p99 ${t.nginxAddedMs?.p99} ms`}`,
     );
   }
-  if (!values.scenario || values.scenario.includes('export')) {
+  if (wants('export')) {
     say('[extra] export: streaming stats samples as gzip CSV');
     const workers = clusterPids(primaryPid)
       .filter((p) => p.role !== 'primary')
@@ -200,13 +206,33 @@ try {
       `  ${extra.export.rowsPerSec} rows/s, ${extra.export.wireMBps} MB/s on the wire, worker RSS +${extra.export.workerRssGrowthMB} MB`,
     );
   }
-  if (!values.scenario || values.scenario.includes('ws-fanout')) {
+  if (wants('ws-fanout')) {
     const clients = quick ? 200 : 1000;
     say(`[extra] ws-fanout: ${clients} WebSocket clients`);
     extra.wsFanout = await wsFanout(service.origin, token, clients, quick ? 2 : 5);
     say(
       `  ${extra.wsFanout.connected}/${clients} connected; delivery p50 ${extra.wsFanout.deliveryMs.p50} ms, p99 ${extra.wsFanout.deliveryMs.p99} ms, spread ${extra.wsFanout.spreadMs} ms`,
     );
+  }
+
+  if (wants('sse-fanout')) {
+    const clients = quick ? 200 : 1000;
+    say(`[extra] sse-fanout: ${clients} event streams on one project`);
+    extra.sseFanout = await sseFanout(service.origin, token, vars.project as string, clients, quick ? 5 : 20);
+    const f = extra.sseFanout;
+    say(
+      `  ${f.connected}/${clients} connected; delivery p50 ${f.deliveryMs.p50} ms, p99 ${f.deliveryMs.p99} ms; missed ${f.missed}`,
+    );
+    if (f.missed > 0 || f.connected < clients) exitCode = 1;
+  }
+  if (wants('workflow')) {
+    say('[extra] workflow: 5-step runs, 8 clients submitting and waiting');
+    extra.workflow = await workflowRuns(service.origin, token, vars.project as string, 8, quick ? 3 : 10);
+    const w = extra.workflow;
+    say(
+      `  ${w.runsPerSec} runs/s (${w.runs} runs, ${w.failed} failed); run p50 ${w.runMs.p50} ms, p99 ${w.runMs.p99} ms`,
+    );
+    if (w.failed > 0) exitCode = 1;
   }
 
   const cal = await startCalibration();
