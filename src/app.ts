@@ -1,5 +1,5 @@
 import compression from 'compression';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { type Config, minerConfigured } from './config.ts';
 import type { Database } from './db/pool.ts';
@@ -15,6 +15,7 @@ import { createAuthService } from './modules/auth/auth.service.ts';
 import { AccessTokens } from './modules/auth/auth.tokens.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { sseRoutes } from './modules/events/sse.routes.ts';
+import { createGateway } from './modules/gateway/gateway.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { projectsRoutes } from './modules/projects/projects.routes.ts';
 import { createProjectsService } from './modules/projects/projects.service.ts';
@@ -66,15 +67,22 @@ export function createApp(deps: AppDeps): {
         const type = String(res.getHeader('Content-Type') ?? '');
         if (type.startsWith('text/event-stream')) return false;
         if (req.headers.upgrade) return false;
+        // A partial body's byte ranges count the identity encoding (proxied 206 answers).
+        if (res.getHeader('Content-Range')) return false;
         return compression.filter(req, res);
       },
     }),
   );
+  const tokens = new AccessTokens(config);
+  // The gateway streams bodies both ways, so it comes before any body parser; the shadow's
+  // capture sits outside the compressor, where it sees what handlers write.
+  const gateway = createGateway({ config, tokens, log: deps.log, metrics: deps.metrics });
+  if (gateway.shadow) app.use(gateway.shadow);
+  app.use(gateway.routes);
   // A file upload's body is the file itself, in any media type: its route reads it raw.
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: true });
-  app.use((req, res, next) => (isFileUpload(req) ? next() : json(req, res, next)));
+  const parseBody: RequestHandler = (req, res, next) => (isFileUpload(req) ? next() : json(req, res, next));
 
-  const tokens = new AccessTokens(config);
   const auth = createAuthService({
     db: deps.db,
     config,
@@ -110,7 +118,13 @@ export function createApp(deps: AppDeps): {
   closers.push(() => workflows.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)));
 
   const specs: RouteSpec[] = [
-    ...healthRoutes({ db: deps.db, version: deps.version, worker: deps.worker, draining: deps.draining }),
+    ...healthRoutes({
+      db: deps.db,
+      version: deps.version,
+      worker: deps.worker,
+      draining: deps.draining,
+      details: gateway.readiness,
+    }),
     ...authRoutes(auth, tokens),
     ...rigRoutes({
       miner,
@@ -129,7 +143,7 @@ export function createApp(deps: AppDeps): {
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 
   const router = express.Router();
-  mountRoutes(router, specs);
+  mountRoutes(router, specs, parseBody);
   router.get('/api/openapi.json', (_req, res) => {
     res.type('application/json').send(contract);
   });
@@ -143,6 +157,9 @@ export function createApp(deps: AppDeps): {
   mountWeb(router, webDir(config.DATA_DIR), deps.log, pageHeaders);
   app.use(router);
 
+  // What no ferrite route served goes to the legacy service. Without one, ferrite is the end of
+  // the line: the body is still read (400/413 for a bad one) before the 404.
+  app.use(gateway.legacy ?? parseBody);
   app.use(notFound);
   app.use(errorHandler(config.EXPOSE_ERRORS || config.NODE_ENV === 'development'));
   return {

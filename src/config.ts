@@ -23,6 +23,73 @@ const optionalString = z
   .optional()
   .transform((v) => (v === '' ? undefined : v));
 
+// An upstream's base URL: its path is prepended to what is forwarded; query, fragment and
+// credentials have no defined meaning there.
+const upstreamUrl = optionalString.pipe(
+  z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => {
+      const url = new URL(u);
+      return !url.search && !url.hash && !url.username && !url.password;
+    }, 'an http(s) URL without query, fragment or credentials')
+    .optional(),
+);
+
+export interface GatewayRoute {
+  prefix: string;
+  /** Scope family: GET/HEAD need `<family>:read`, other methods `<family>:write`. */
+  family: 'task' | 'trade' | 'projects';
+  url: string;
+}
+
+const BUILTIN_PREFIXES = ['/v1/task', '/v1/trade'];
+// Ferrite's own paths can never be handed to an upstream.
+const RESERVED_PREFIX = /^\/(api|ws|assets)(\/|$)/;
+const ROUTE_ENTRY = /^(\/[A-Za-z0-9._~!$&'()*+;:@%/-]*[^/])=(task|trade|projects):(\S+)$/;
+
+// `prefix=family:url,…`, e.g. `/v1/orders=trade:http://orders.internal:8080`.
+const gatewayRoutes = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const routes: GatewayRoute[] = [];
+    const seen = new Set(BUILTIN_PREFIXES);
+    for (const entry of value.split(',').map((s) => s.trim())) {
+      if (!entry) continue;
+      const m = ROUTE_ENTRY.exec(entry);
+      const url = m?.[3] ?? '';
+      const parsed = URL.canParse(url) ? new URL(url) : undefined;
+      const problem = !m
+        ? 'is not prefix=task|trade|projects:http(s)://host[:port][/path]'
+        : !parsed || !/^https?:$/.test(parsed.protocol) || parsed.search || parsed.hash || parsed.username
+          ? 'needs an http(s) URL without query, fragment or credentials'
+          : RESERVED_PREFIX.test(m[1] as string) || /(^|\/)\.{0,2}(\/|$)/.test((m[1] as string).slice(1))
+            ? 'has a reserved or malformed prefix'
+            : seen.has(m[1] as string)
+              ? 'repeats a prefix'
+              : undefined;
+      if (problem || !m) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}` });
+        continue;
+      }
+      seen.add(m[1] as string);
+      routes.push({ prefix: m[1] as string, family: m[2] as GatewayRoute['family'], url });
+    }
+    return routes;
+  });
+
+// Only idempotent methods may ever be retried.
+const retryMethods = z
+  .string()
+  .default('GET,HEAD,OPTIONS')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((m) => m.trim().toUpperCase())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.enum(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])));
+
 /**
  * Every environment key the service reads, with its default. The README's configuration
  * table mirrors this object; `test/config.test.ts` fails when a key is missing there.
@@ -90,6 +157,34 @@ export const configSchema = z.object({
   WS_PING_INTERVAL_MS: int(30_000, 100),
   CPU_PROFILE_DIR: optionalString,
   WORKER_NODE_OPTIONS: optionalString,
+  TASK_UPSTREAM_URL: upstreamUrl,
+  TRADE_UPSTREAM_URL: upstreamUrl,
+  GATEWAY_ROUTES: gatewayRoutes,
+  GATEWAY_FORWARD_AUTHORIZATION: bool(false),
+  GATEWAY_CONNECT_TIMEOUT_MS: int(1000, 10),
+  GATEWAY_HEADERS_TIMEOUT_MS: int(10_000, 10),
+  GATEWAY_BODY_TIMEOUT_MS: int(30_000, 10),
+  GATEWAY_POOL_CONNECTIONS: int(128, 1, 10_000),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: int(4000, 100),
+  GATEWAY_RETRIES: int(2, 0, 2),
+  GATEWAY_RETRY_METHODS: retryMethods,
+  GATEWAY_RETRY_BACKOFF_MS: int(25, 1, 10_000),
+  GATEWAY_RETRY_BACKOFF_MAX_MS: int(250, 1, 60_000),
+  GATEWAY_RETRY_BUDGET_PERCENT: int(10, 0, 100),
+  GATEWAY_RETRY_BUDGET_MIN: int(10, 0),
+  GATEWAY_BREAKER_WINDOW_MS: int(10_000, 100),
+  GATEWAY_BREAKER_MIN_REQUESTS: int(20, 1),
+  GATEWAY_BREAKER_ERROR_PERCENT: int(50, 1, 100),
+  GATEWAY_BREAKER_OPEN_MS: int(5000, 10),
+  LEGACY_UPSTREAM_URL: upstreamUrl,
+  SHADOW_UPSTREAM_URL: upstreamUrl,
+  SHADOW_PERCENT: z.coerce.number().min(0).max(100).default(5),
+  SHADOW_PATHS: z.string().default(''),
+  SHADOW_IGNORE_FIELDS: z.string().default('requestId,timestamp,updatedAt'),
+  SHADOW_MAX_CONCURRENCY: int(16, 1, 10_000),
+  SHADOW_TIMEOUT_MS: int(5000, 10),
+  SHADOW_MAX_BODY_BYTES: int(262_144, 1024, 16_777_216),
+  SHADOW_LOG_DIFFS: int(20, 0),
   NODE_RPC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   NODE_RPC_METHODS: z
     .string()

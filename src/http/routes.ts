@@ -149,8 +149,17 @@ function joinWildcard(name: string): RequestHandler {
   };
 }
 
-export function mountRoutes(router: Router, specs: readonly RouteSpec[]): void {
-  for (const spec of specs) {
+/**
+ * Mounts every spec on the router. `bodyParser` runs before the `before` handlers of the
+ * operations that take a body: bodies are parsed for ferrite's own routes only, so a request
+ * that goes on to another service (the gateway's legacy passthrough) keeps its raw stream.
+ */
+export function mountRoutes(router: Router, specs: readonly RouteSpec[], bodyParser?: RequestHandler): void {
+  for (const declared of specs) {
+    const spec =
+      bodyParser && declared.method !== 'get'
+        ? { ...declared, before: [bodyParser, ...(declared.before ?? [])] }
+        : declared;
     const validate = compileValidator(spec);
     const handler: RequestHandler = async (req, res) => {
       await spec.handler(req, res);

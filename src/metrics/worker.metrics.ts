@@ -25,6 +25,34 @@ export function setupWorkerMetrics(workerId: string) {
     { duration: client.Histogram.Internal<string>; total: client.Counter.Internal }
   >();
 
+  // The gateway's (#6), under the names the seed's dashboards use.
+  const upstreamRequests = new client.Counter({
+    name: 'router_upstream_requests_total',
+    help: 'Requests sent to upstreams (each retry counts) and requests refused by an open breaker',
+    labelNames: ['upstream', 'method', 'status_class', 'outcome'] as const,
+  });
+  const upstreamDuration = new client.Histogram({
+    name: 'router_upstream_request_duration_seconds',
+    help: "From sending a request upstream to the end of the upstream's response body",
+    labelNames: ['upstream', 'method', 'outcome'] as const,
+    buckets: [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+  const upstreamRetries = new client.Counter({
+    name: 'router_upstream_retries_total',
+    help: 'Retries sent to upstreams, by what the failed attempt met',
+    labelNames: ['upstream', 'reason'] as const,
+  });
+  const shadowResults = new client.Counter({
+    name: 'router_shadow_requests_total',
+    help: 'Sampled requests mirrored to the shadow, by result (match, diff, dropped, failed, skipped)',
+    labelNames: ['route', 'result'] as const,
+  });
+  const shadowDiffs = new client.Counter({
+    name: 'router_shadow_diffs_total',
+    help: 'Shadow answers whose status or JSON body differed from the response the client got',
+    labelNames: ['route'] as const,
+  });
+
   // Answers the primary's scrape over IPC; the primary aggregates all workers.
   process.on('message', (msg: { type?: string; id?: number }) => {
     if (msg?.type !== METRICS_REQUEST) return;
@@ -54,6 +82,36 @@ export function setupWorkerMetrics(workerId: string) {
       }
       child.duration.observe(seconds);
       child.total.inc();
+    },
+    observeUpstream(
+      labels: { upstream: string; method: string; status_class: string; outcome: string },
+      seconds: number,
+    ) {
+      upstreamRequests.inc(labels);
+      if (seconds >= 0) {
+        upstreamDuration.observe(
+          { upstream: labels.upstream, method: labels.method, outcome: labels.outcome },
+          seconds,
+        );
+      }
+    },
+    upstreamRetry(upstream: string, reason: string) {
+      upstreamRetries.inc({ upstream, reason });
+    },
+    shadowResult(route: string, result: 'match' | 'diff' | 'dropped' | 'failed' | 'skipped') {
+      shadowResults.inc({ route, result });
+      if (result === 'diff') shadowDiffs.inc({ route });
+    },
+    /** Breaker states as numbers: 0 closed, 1 half-open, 2 open (gobreaker's numbering). */
+    trackBreakers(read: () => Iterable<[upstream: string, state: number]>) {
+      new client.Gauge({
+        name: 'router_circuit_breaker_state',
+        help: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
+        labelNames: ['upstream'] as const,
+        collect() {
+          for (const [upstream, state] of read()) this.set({ upstream }, state);
+        },
+      });
     },
     trackPool(pool: pg.Pool) {
       new client.Gauge({

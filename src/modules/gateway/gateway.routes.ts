@@ -1,0 +1,213 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Config, Scope } from '../../config.ts';
+import { AppError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
+import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
+import { hasDotSegments, upstreamRequestHeaders } from './gateway.headers.ts';
+import { proxy, type RetryPolicy } from './gateway.proxy.ts';
+import { createShadow } from './gateway.shadow.ts';
+import { Upstream, type UpstreamSettings } from './gateway.upstream.ts';
+
+export interface GatewayDeps {
+  config: Config;
+  tokens: AccessTokens;
+  log: Logger;
+  metrics: WorkerMetrics;
+}
+
+interface PrefixRoute {
+  prefix: string;
+  /** The route label in logs and metrics. */
+  label: string;
+  read: RequestHandler;
+  write: RequestHandler;
+  upstream: Upstream | undefined;
+  /** The key that configures it, for the problem when it is not. */
+  key: string;
+}
+
+const READS = new Set(['GET', 'HEAD']);
+
+// authenticate and requireScope are synchronous; running them inline keeps the gateway's hot
+// path one middleware instead of a router per prefix.
+function check(mw: RequestHandler, req: Request, res: Response): void {
+  let passed = false;
+  let failure: unknown;
+  mw(req, res, (err?: unknown) => {
+    passed = true;
+    failure = err;
+  });
+  if (failure) throw failure;
+  if (!passed) throw new Error('an auth middleware neither passed nor failed');
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function rejectDotSegments(url: string): void {
+  if (hasDotSegments(pathOf(url))) {
+    throw new AppError('BAD_REQUEST', { detail: 'Paths with . or .. segments are not forwarded.' });
+  }
+}
+
+/**
+ * The task/trade gateway: `/v1/task/*`, `/v1/trade/*` and the GATEWAY_ROUTES prefixes proxied
+ * to their upstreams with scope checks; the strangler passthrough to LEGACY_UPSTREAM_URL for
+ * whatever no ferrite route serves; and shadow sampling to SHADOW_UPSTREAM_URL.
+ */
+export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
+  const settings: UpstreamSettings = {
+    connections: config.GATEWAY_POOL_CONNECTIONS,
+    connectTimeoutMs: config.GATEWAY_CONNECT_TIMEOUT_MS,
+    headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+    bodyTimeoutMs: config.GATEWAY_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    breaker: {
+      windowMs: config.GATEWAY_BREAKER_WINDOW_MS,
+      minRequests: config.GATEWAY_BREAKER_MIN_REQUESTS,
+      errorPercent: config.GATEWAY_BREAKER_ERROR_PERCENT,
+      openMs: config.GATEWAY_BREAKER_OPEN_MS,
+    },
+    budget: { percent: config.GATEWAY_RETRY_BUDGET_PERCENT, minPerWindow: config.GATEWAY_RETRY_BUDGET_MIN },
+  };
+  const policy: RetryPolicy = {
+    retries: config.GATEWAY_RETRIES,
+    methods: new Set(config.GATEWAY_RETRY_METHODS),
+    backoffMs: config.GATEWAY_RETRY_BACKOFF_MS,
+    backoffMaxMs: config.GATEWAY_RETRY_BACKOFF_MAX_MS,
+  };
+  const upstreams = new Map<string, Upstream>();
+  const upstream = (name: string, url: string) => {
+    const u = new Upstream(name, url, settings, log);
+    upstreams.set(name, u);
+    return u;
+  };
+
+  const table: PrefixRoute[] = [];
+  const add = (prefix: string, family: string, name: string, url: string | undefined, key: string) => {
+    // Unconfigured, the legacy service keeps serving the prefix (the strangler's starting point).
+    if (!url && config.LEGACY_UPSTREAM_URL) return;
+    table.push({
+      prefix,
+      label: `${prefix}/*`,
+      read: requireScope(`${family}:read` as Scope),
+      write: requireScope(`${family}:write` as Scope),
+      upstream: url ? upstream(name, url) : undefined,
+      key,
+    });
+  };
+  add('/v1/task', 'task', 'task', config.TASK_UPSTREAM_URL, 'TASK_UPSTREAM_URL');
+  add('/v1/trade', 'trade', 'trade', config.TRADE_UPSTREAM_URL, 'TRADE_UPSTREAM_URL');
+  for (const r of config.GATEWAY_ROUTES) add(r.prefix, r.family, r.prefix, r.url, 'GATEWAY_ROUTES');
+  // Longest prefix first, so a nested prefix wins over its parent.
+  table.sort((a, b) => b.prefix.length - a.prefix.length);
+  const legacy = config.LEGACY_UPSTREAM_URL ? upstream('legacy', config.LEGACY_UPSTREAM_URL) : undefined;
+  const shadow = config.SHADOW_UPSTREAM_URL
+    ? createShadow(
+        {
+          url: config.SHADOW_UPSTREAM_URL,
+          percent: config.SHADOW_PERCENT,
+          paths: config.SHADOW_PATHS.split(',')
+            .map((p) => p.trim())
+            .filter(Boolean),
+          ignoreFields: new Set(
+            config.SHADOW_IGNORE_FIELDS.split(',')
+              .map((f) => f.trim())
+              .filter(Boolean),
+          ),
+          maxConcurrency: config.SHADOW_MAX_CONCURRENCY,
+          timeoutMs: config.SHADOW_TIMEOUT_MS,
+          maxBodyBytes: config.SHADOW_MAX_BODY_BYTES,
+          logDiffs: config.SHADOW_LOG_DIFFS,
+        },
+        { log, metrics },
+      )
+    : undefined;
+
+  metrics.trackBreakers(function* () {
+    for (const [name, u] of upstreams) yield [name, BREAKER_STATE_VALUE[u.breaker.state]];
+  });
+  const authn = authenticate(tokens);
+  const forwardAuthorization = config.GATEWAY_FORWARD_AUTHORIZATION;
+
+  function match(url: string): PrefixRoute | undefined {
+    for (const route of table) {
+      if (!url.startsWith(route.prefix)) continue;
+      const next = url.charCodeAt(route.prefix.length);
+      // The prefix must end at a segment boundary: /v1/task, /v1/task/…, /v1/task?…
+      if (Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */) return route;
+    }
+    return undefined;
+  }
+
+  /** Serves the gateway prefixes; every other request goes on to ferrite's own routes. */
+  const routes = async (req: Request, res: Response, next: NextFunction) => {
+    const route = match(req.url);
+    if (!route) {
+      next();
+      return;
+    }
+    res.locals.route = route.label;
+    check(authn, req, res);
+    check(READS.has(req.method) ? route.read : route.write, req, res);
+    if (!route.upstream) {
+      throw new AppError('UPSTREAM_NOT_CONFIGURED', {
+        detail: `No upstream is configured for ${route.prefix} (${route.key}).`,
+      });
+    }
+    rejectDotSegments(req.url);
+    await proxy(
+      req,
+      res,
+      route.upstream,
+      {
+        path: route.upstream.path(req.url.slice(route.prefix.length)),
+        headers: upstreamRequestHeaders(req, { forwardAuthorization }),
+      },
+      policy,
+      metrics,
+    );
+  };
+
+  /** The strangler passthrough: what no ferrite route served goes to the legacy service as is. */
+  const passthrough =
+    legacy &&
+    (async (req: Request, res: Response) => {
+      res.locals.route = 'legacy';
+      const url = req.originalUrl;
+      if (url.charCodeAt(0) !== 47 /* / */) {
+        throw new AppError('BAD_REQUEST', { detail: 'Only origin-form request targets are forwarded.' });
+      }
+      rejectDotSegments(url);
+      // The legacy service authenticates its callers itself.
+      const headers = upstreamRequestHeaders(req, { forwardAuthorization: true });
+      await proxy(req, res, legacy, { path: legacy.path(url), headers }, policy, metrics);
+    });
+
+  return {
+    routes,
+    legacy: passthrough,
+    shadow: shadow?.middleware,
+    /** Breaker states for `/api/ready`; an open breaker does not make the worker unready. */
+    readiness: (): Record<string, unknown> =>
+      upstreams.size === 0
+        ? {}
+        : {
+            upstreams: Object.fromEntries(
+              [...upstreams].map(([name, u]) => [
+                name,
+                { state: u.breaker.state, window: u.breaker.counts() },
+              ]),
+            ),
+          },
+    async close(): Promise<void> {
+      await Promise.all([...[...upstreams.values()].map((u) => u.close()), shadow?.close()]);
+    },
+  };
+}
+
+export type Gateway = ReturnType<typeof createGateway>;
