@@ -9,7 +9,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
-import { type ExportResult, exportScenario, type FanoutResult, wsFanout } from './lib/extra.ts';
+import {
+  type ConnectionsResult,
+  type ExportResult,
+  exportScenario,
+  type FanoutResult,
+  holdConnections,
+  wsFanout,
+} from './lib/extra.ts';
 import { type SseFanoutResult, sseFanout, type WorkflowResult, workflowRuns } from './lib/extra-workspace.ts';
 import { autocannonRun, type LoadResult, unexpectedResponses } from './lib/load.ts';
 import { type Peer, startNginxProxy, startUpstream } from './lib/peers.ts';
@@ -186,6 +193,7 @@ try {
     taskProxy?: ProxyComparison;
     sseFanout?: SseFanoutResult;
     workflow?: WorkflowResult;
+    connections?: ConnectionsResult;
   } = {};
   const gateway = scenarios['task-proxy'];
   if (gateway && upstream) {
@@ -233,6 +241,22 @@ try {
       `  ${w.runsPerSec} runs/s (${w.runs} runs, ${w.failed} failed); run p50 ${w.runMs.p50} ms, p99 ${w.runMs.p99} ms`,
     );
     if (w.failed > 0) exitCode = 1;
+  }
+
+  if (wants('connections')) {
+    const n = quick ? 2000 : 10_000;
+    say(`[extra] connections: ${n} idle keep-alive connections held, /api/health measured beside them`);
+    const workers = clusterPids(primaryPid)
+      .filter((p) => p.role !== 'primary')
+      .map((p) => p.pid);
+    extra.connections = await holdConnections(service.origin, n, workers, () =>
+      autocannonRun({ url: `${service.origin}/api/health`, connections: 10, durationSec: quick ? 2 : 5 }),
+    );
+    const c = extra.connections;
+    say(
+      `  ${c.held}/${n} held; workers' RSS +${c.workerRssGrowthMB} MB; health beside them ${c.healthWhileHeld.rps} req/s, p99 ${c.healthWhileHeld.p99} ms`,
+    );
+    if (c.held < n) exitCode = 1;
   }
 
   const cal = await startCalibration();

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import pg from 'pg';
 import { request } from 'undici';
 import WebSocket from 'ws';
@@ -138,4 +139,61 @@ export async function wsFanout(
     deliveryMs: { p50: p(50), p99: p(99), max: p(100) },
     spreadMs: Math.round(spread * 100) / 100,
   };
+}
+
+export interface ConnectionsResult {
+  wanted: number;
+  held: number;
+  /** Worker RSS growth while the connections were held, summed over workers. */
+  workerRssGrowthMB: number;
+  /** /api/health measured (10 connections, autocannon) while the idle ones were held. */
+  healthWhileHeld: { rps: number; p50: number; p99: number };
+}
+
+/**
+ * The seeds' ~10,000 concurrent connections: opens `n` keep-alive HTTP/1.1 connections, each
+ * answered once (so the service really holds it, parsed and idle), then measures /api/health
+ * beside them and how much memory they cost the workers.
+ */
+export async function holdConnections(
+  origin: string,
+  n: number,
+  workerPids: number[],
+  measure: () => Promise<{ rps: number; latencyMs: { p50: number; p99: number } }>,
+): Promise<ConnectionsResult> {
+  const { port } = new URL(origin);
+  const before = workerPids.reduce((sum, p) => sum + rssBytes(p), 0);
+  const sockets: Socket[] = [];
+  const openOne = () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: Number(port) });
+      socket.setTimeout(10_000, () => socket.destroy(new Error('timeout')));
+      socket.once('error', reject);
+      socket.once('data', () => {
+        socket.setTimeout(0);
+        resolve();
+      });
+      socket.write('GET /api/health HTTP/1.1\r\nHost: lab\r\nConnection: keep-alive\r\n\r\n');
+      sockets.push(socket);
+    });
+  let held = 0;
+  try {
+    for (let i = 0; i < n; i += 500) {
+      const batch = await Promise.allSettled(Array.from({ length: Math.min(500, n - i) }, openOne));
+      held += batch.filter((b) => b.status === 'fulfilled').length;
+    }
+    const after = workerPids.reduce((sum, p) => sum + rssBytes(p), 0);
+    const r = await measure();
+    return {
+      wanted: n,
+      held:
+        sockets.filter((s) => !s.destroyed).length === held
+          ? held
+          : sockets.filter((s) => !s.destroyed).length,
+      workerRssGrowthMB: Math.round((after - before) / 1024 / 1024),
+      healthWhileHeld: { rps: Math.round(r.rps), p50: r.latencyMs.p50, p99: r.latencyMs.p99 },
+    };
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
 }
