@@ -82,3 +82,95 @@ describe('the README performance section', () => {
     assert.match(md, /\| `stats` \| 16000 \| 3 \| 11 \| 0\.20 \|/);
   });
 });
+
+describe('the README performance section, with a compare record', () => {
+  it('fills the "Node before (measured)" column from bench:compare and adds the gateway and connection rows', async () => {
+    const { performanceSection } = await import('../bench/readme-table.ts');
+    const md = performanceSection(
+      {
+        meta: { date: '2026-11-26T10:00:00Z', cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
+        once: {
+          startupMs: 600,
+          idleCpuPercent: 0.4,
+          idleRssBytes: { primary: 50 * 1024 * 1024, 'ferrite-worker-1': 80 * 1024 * 1024 },
+          installBytes: 200 * 1024 * 1024,
+        },
+        calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
+        scenarios: { 'task-proxy': { rps: 9_000, latencyMs: { p50: 22, p99: 41 } } },
+        extra: {
+          connections: {
+            wanted: 10_000,
+            held: 10_000,
+            workerRssGrowthMB: 200,
+            healthWhileHeld: { rps: 20_000, p50: 1, p99: 3 },
+          },
+        },
+      },
+      { date: '2026-11-26', before: { startupMs: 170, idleRssMb: 90 } },
+    );
+    assert.match(md, /\| Memory \| 90 MB RSS idle, one process/);
+    assert.match(md, /\| Startup \| 170 ms \(`before` peer/);
+    assert.match(md, /\| Proxied p99 \(seed 002\) \| n\/a \| < 100 ms \| `task-proxy` p99 41 ms/);
+    assert.match(md, /\| Connections \|.*\| 10,000 held, \+200 MB \|/);
+    assert.match(md, /10,000 of 10,000 idle keep-alive connections held/);
+  });
+});
+
+describe('counting unexpected responses', () => {
+  it('accepts the statuses a scenario expects, 304 included, and counts every other one', async () => {
+    const { unexpectedResponses } = await import('../bench/lib/load.ts');
+    const base = {
+      rps: 1,
+      latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
+      requests: 110,
+      errors: 0,
+      timeouts: 0,
+      bytesPerSec: 1,
+    };
+    const revalidated = { ...base, non2xx: 100, statuses: { '304': 100 } };
+    assert.equal(unexpectedResponses(revalidated, [304]), 0);
+    assert.equal(unexpectedResponses(revalidated, [200]), 100);
+    const mixed = { ...base, errors: 2, non2xx: 10, statuses: { '200': 100, '500': 10 } };
+    assert.equal(unexpectedResponses(mixed, [200]), 12);
+    // h2load reports classes only: every non-2xx counts.
+    assert.equal(unexpectedResponses({ ...base, non2xx: 3 }, [200]), 3);
+  });
+});
+
+describe('CPU profile summaries', () => {
+  it('attributes self time to packages and project directories, leaving idle out of the shares', async () => {
+    const { summarise, ownerOf } = await import('../bench/lib/cpuprofile.ts');
+    const root = '/srv/app';
+    assert.equal(ownerOf('file:///srv/app/node_modules/@scope/pkg/lib/x.js', root), '@scope/pkg');
+    assert.equal(ownerOf('file:///srv/app/node_modules/express/lib/router.js', root), 'express');
+    assert.equal(ownerOf('file:///srv/app/src/http/context.ts', root), 'src/http');
+    assert.equal(ownerOf('node:internal/http', root), 'node core');
+    assert.equal(ownerOf('', root), '(native/V8)');
+    const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({
+      id,
+      callFrame: { functionName, url, lineNumber: 0 },
+      children,
+    });
+    const s = summarise(
+      {
+        nodes: [
+          frame(1, '(root)', '', [2, 3, 4]),
+          frame(2, '(idle)', ''),
+          frame(3, 'handle', 'file:///srv/app/node_modules/express/lib/application.js'),
+          frame(4, 'requestContext', 'file:///srv/app/src/http/context.ts'),
+        ],
+        samples: [2, 2, 3, 4, 4, 4],
+        timeDeltas: [10, 10, 10, 10, 10, 10],
+      },
+      root,
+    );
+    assert.equal(Math.round(s.idlePercent), 33);
+    assert.deepEqual(
+      s.owners.map((o) => [o.name, Math.round(o.percent)]),
+      [
+        ['src/http', 75],
+        ['express', 25],
+      ],
+    );
+  });
+});
