@@ -82,6 +82,22 @@ describe('vfs.search on the worker-thread pool', () => {
     assert.equal((await pool.search(files, { query: 'Hello' }, never)).matches.length, 1);
   });
 
+  it('loads no more projects at once than it has threads', async () => {
+    let loading = 0;
+    let most = 0;
+    const load = async () => {
+      most = Math.max(most, ++loading);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      loading--;
+      return files;
+    };
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => pool.searchLoaded(load, { query: 'again' }, never)),
+    );
+    assert.ok(results.every((r) => r.matches.length === 1));
+    assert.equal(most, 2);
+  });
+
   it('aborts when its signal aborts (a cancelled step)', async () => {
     const evil = [{ path: 'evil.txt', content: `${'a'.repeat(40)}!` }];
     const ac = new AbortController();

@@ -1,6 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from '../../log.ts';
 import type { SearchResult, SearchTask } from './search.worker.ts';
+import { Semaphore } from './semaphore.ts';
 
 export interface SearchOptions {
   threads: number;
@@ -25,10 +26,14 @@ export class SearchPool {
   readonly #pool: Piscina<SearchTask, SearchResult>;
   readonly #timeoutMs: number;
   readonly #maxMatches: number;
+  // A search holds a whole project's text in memory (twice: here and in its thread), so no more
+  // projects are loaded at once than there are threads to search them.
+  readonly #slots: Semaphore;
 
   constructor(options: SearchOptions) {
     this.#timeoutMs = options.timeoutMs;
     this.#maxMatches = options.maxMatches;
+    this.#slots = new Semaphore(options.threads);
     this.#pool = new Piscina({
       filename: new URL('./search.worker.ts', import.meta.url).href,
       minThreads: 0,
@@ -40,6 +45,22 @@ export class SearchPool {
     // Aborting a task whose result is already on its way makes piscina emit 'error' for the
     // orphaned message; without a listener that would crash the worker process.
     this.#pool.on('error', (err: unknown) => options.log.warn({ err }, 'search pool'));
+  }
+
+  /** Loads the files once a thread is free, then searches them. */
+  async searchLoaded(
+    load: () => Promise<{ path: string; content: string }[]>,
+    q: SearchQuery,
+    signal: AbortSignal,
+  ): Promise<SearchResult> {
+    await this.#slots.acquire(signal);
+    try {
+      const files = await load();
+      signal.throwIfAborted();
+      return await this.search(files, q, signal);
+    } finally {
+      this.#slots.release();
+    }
   }
 
   async search(

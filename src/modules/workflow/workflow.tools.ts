@@ -140,10 +140,9 @@ export function createTools(deps: ToolDeps): Tool[] {
         ['query'],
       ),
       async run(args, ctx) {
-        const files = await vfs.contents(ctx.projectId);
-        ctx.signal.throwIfAborted();
         const q = args as { query: string; regex?: boolean; ignoreCase?: boolean };
-        return { query: q.query, ...(await deps.search.search(files, q, ctx.signal)) };
+        const found = await deps.search.searchLoaded(() => vfs.contents(ctx.projectId), q, ctx.signal);
+        return { query: q.query, ...found };
       },
     },
     {
