@@ -75,6 +75,10 @@ describe('GET /api/sse/projects/:id', () => {
       assert.equal(viaQuery.status, 200);
       viaQuery.close();
 
+      const head = await h1.request(`${cluster.http}${streamPath(id)}`, { method: 'HEAD', headers: auth() });
+      assert.equal(head.status, 200, 'HEAD answers without holding a stream open');
+      assert.match(String(head.headers['content-type']), /^text\/event-stream/);
+
       const unknown = await openH1('00000000-0000-4000-8000-000000000000');
       assert.equal(unknown.status, 404);
       for (const bad of ['abc', '-1', '1.5', '9'.repeat(16)]) {

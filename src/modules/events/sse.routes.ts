@@ -90,6 +90,11 @@ export function sseRoutes({ events, projects, tokens, config, log }: SseDeps): R
         const projectId = String(req.params.id);
         const after = lastEventId(req);
         await projects.getOwned((req.user as { id: string }).id, projectId);
+        if (req.method === 'HEAD') {
+          // express serves HEAD from GET routes; a stream with no body would never end.
+          res.status(200).type('text/event-stream; charset=utf-8').end();
+          return;
+        }
         await serveEventStream(req, res, {
           events,
           projectId,
