@@ -6,6 +6,7 @@ import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
 import { H1Client, h2once } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
+import { openapiChecker } from './helpers/openapi.ts';
 import { SseStream } from './helpers/sse.ts';
 import { Api, newUser, type TestUser } from './helpers/workspace.ts';
 
@@ -237,6 +238,40 @@ describe('projects', () => {
   });
 
   describe('the OpenAPI document', () => {
+    it('declares the schemas the JSON answers follow', async () => {
+      const conforms = openapiChecker((await h1.request(`${cluster.http}/api/openapi.json`)).json());
+      const created = await asAlice.json('POST', '/api/projects', { name: 'contract' });
+      conforms(created, '/api/projects', 'post');
+      const id = created.json().id as string;
+      conforms(await asAlice.request('/api/projects?limit=1'), '/api/projects', 'get');
+      conforms(await asAlice.request(`/api/projects/${id}`), '/api/projects/{id}', 'get');
+      conforms(
+        await asAlice.json('PATCH', `/api/projects/${id}`, { name: 'c2' }),
+        '/api/projects/{id}',
+        'patch',
+      );
+      conforms(await asAlice.put(id, 'dir/a.txt', 'a'), '/api/projects/{id}/files/{path}', 'put');
+      conforms(await asAlice.put(id, 'dir/a.txt', 'b'), '/api/projects/{id}/files/{path}', 'put');
+      conforms(await asAlice.put(id, '..%2Fx', 'b'), '/api/projects/{id}/files/{path}', 'put');
+      conforms(await asAlice.request(`/api/projects/${id}/files`), '/api/projects/{id}/files', 'get');
+      conforms(
+        await asAlice.json('POST', `/api/projects/${id}/files:move`, { from: 'dir', to: 'lib' }),
+        '/api/projects/{id}/files:move',
+        'post',
+      );
+      conforms(await asBob.request(`/api/projects/${id}`), '/api/projects/{id}', 'get');
+      conforms(
+        await asAlice.request(`/api/projects/${id}/files/lib/a.txt`, { method: 'DELETE' }),
+        '/api/projects/{id}/files/{path}',
+        'delete',
+      );
+      conforms(
+        await asAlice.request(`/api/projects/${id}`, { method: 'DELETE' }),
+        '/api/projects/{id}',
+        'delete',
+      );
+    });
+
     it('describes the projects, files and event-stream routes', async () => {
       const doc = (await h1.request(`${cluster.http}/api/openapi.json`)).json<{
         paths: Record<string, object>;

@@ -115,8 +115,9 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       parameters: [projectIdParam, filePathParam],
       responses: {
         200: {
-          description: 'The raw content, typed by extension',
-          content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          description:
+            'The raw content; Content-Type from the extension, application/octet-stream when unknown',
+          content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
         },
         304: { description: 'Unchanged' },
       },
