@@ -52,7 +52,10 @@ export const fileEntry = {
   properties: {
     path: { type: 'string' },
     size: { type: 'integer' },
-    contentHash: { type: 'string', description: '64-bit xxHash of the content, hex; the ETag is this in quotes' },
+    contentHash: {
+      type: 'string',
+      description: '64-bit xxHash of the content, hex; the ETag is this in quotes',
+    },
     version: { type: 'integer', description: 'The project revision that last changed the file' },
     updatedAt: { type: 'string', format: 'date-time' },
   },
