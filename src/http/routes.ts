@@ -1,7 +1,13 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import { AppError, errorCodes, PROBLEM_BASE } from '../errors.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -74,22 +80,63 @@ function groupSchema(params: ParameterSpec[]): JsonSchema {
   };
 }
 
-/** Validators are compiled once, at start-up, per operation. */
-function compileValidator(spec: RouteSpec): RequestHandler {
+interface Checks {
+  path?: ValidateFunction;
+  query?: ValidateFunction;
+  body?: ValidateFunction;
+}
+
+function compileChecks(spec: RouteSpec): Checks {
   const params = spec.parameters ?? [];
   const pathParams = params.filter((p) => p.in === 'path');
   const queryParams = params.filter((p) => p.in === 'query');
-  const checkPath: ValidateFunction | undefined = pathParams.length
-    ? coercing.compile(groupSchema(pathParams))
-    : undefined;
-  const checkQuery: ValidateFunction | undefined = queryParams.length
-    ? coercing.compile({ ...groupSchema(queryParams), additionalProperties: false })
-    : undefined;
-  const checkBody = spec.requestBody ? strictBody.compile(spec.requestBody.schema) : undefined;
+  return {
+    path: pathParams.length ? coercing.compile(groupSchema(pathParams)) : undefined,
+    query: queryParams.length
+      ? coercing.compile({ ...groupSchema(queryParams), additionalProperties: false })
+      : undefined,
+    body: spec.requestBody ? strictBody.compile(spec.requestBody.schema) : undefined,
+  };
+}
+
+// Compiling every operation's schemas took ~125 ms of a worker's start-up (`CPU_PROFILE_DIR`
+// profile of a worker's boot), before it could answer anything. So a validator compiles on its
+// route's first request, and `warmValidators` compiles the rest once the worker listens.
+const uncompiled = new Set<() => void>();
+
+/** Compiles the validators no request has needed yet, one per turn of the event loop. */
+export async function warmValidators(): Promise<void> {
+  for (const compile of uncompiled) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    compile();
+  }
+}
+
+// express 5 parses `req.query` again on every read (a getter on its request prototype), so the
+// coerced values are kept in a field the getter prefers; an own `query` property per request
+// would turn every request object into a slow dictionary-mode object.
+const parseQuery = Object.getOwnPropertyDescriptor(express.request, 'query')?.get;
+Object.defineProperty(express.request, 'query', {
+  configurable: true,
+  enumerable: true,
+  get(this: Request & { _validatedQuery?: unknown }) {
+    return this._validatedQuery ?? parseQuery?.call(this);
+  },
+});
+
+function compileValidator(spec: RouteSpec): RequestHandler {
+  let checks: Checks | undefined;
+  const compile = () => {
+    checks ??= compileChecks(spec);
+    uncompiled.delete(compile);
+    return checks;
+  };
+  uncompiled.add(compile);
   const bodyRequired = spec.requestBody?.required ?? false;
 
   return (req: Request, _res: Response, next: NextFunction) => {
     const found: Violation[] = [];
+    const { path: checkPath, query: checkQuery, body: checkBody } = checks ?? compile();
     if (checkPath) {
       const values = { ...req.params };
       if (!checkPath(values)) found.push(...violations('path', checkPath.errors));
@@ -98,8 +145,7 @@ function compileValidator(spec: RouteSpec): RequestHandler {
     if (checkQuery) {
       const values = { ...req.query };
       if (!checkQuery(values)) found.push(...violations('query', checkQuery.errors));
-      // express 5 computes req.query on every read; an own property keeps the coerced values.
-      else Object.defineProperty(req, 'query', { value: values, writable: true, enumerable: true });
+      else (req as Request & { _validatedQuery?: unknown })._validatedQuery = values;
     }
     if (checkBody) {
       if (req.body === undefined) {
