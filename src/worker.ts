@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.ts';
 import { config, poolSizePerWorker } from './config.ts';
 import { Database } from './db/pool.ts';
+import { warmValidators } from './http/routes.ts';
 import { HttpServers } from './http/servers.ts';
 import { WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import { createLogger } from './log.ts';
@@ -126,3 +127,5 @@ for (let attempt = 1; ; attempt++) {
 const ports = await servers.listen();
 process.send?.({ type: WORKER_READY, ports });
 log.info({ ports }, 'worker ready');
+// Request validators not yet needed compile now, between requests (see warmValidators).
+void warmValidators();
