@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LAB_ENV, loadScenario, seed } from './lib/drive.ts';
+import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
+import { startUpstream } from './lib/peers.ts';
 import { SCENARIOS } from './lib/scenarios.ts';
 import { benchDatabase, ROOT, startService } from './lib/service.ts';
 
@@ -31,8 +32,10 @@ if (!scenario) {
 const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-doctor-'));
 const injects = path.join(path.dirname(require.resolve('@clinic/doctor')), 'injects');
 const db = await benchDatabase();
+const upstream = scenario.needs === 'upstream' ? await startUpstream(20) : undefined;
 const service = await startService(db.url, path.join(dir, 'service.log'), {
   ...LAB_ENV,
+  ...(upstream ? { TASK_UPSTREAM_URL: upstream.origin } : {}),
   WORKERS: '1',
   WORKER_NODE_OPTIONS: [
     `-r ${path.join(injects, 'sampler.js')}`,
@@ -45,13 +48,15 @@ const service = await startService(db.url, path.join(dir, 'service.log'), {
 });
 try {
   const token = await seed(service.origin, db.url);
-  await loadScenario(scenario, service.origin, token, 2);
-  const r = await loadScenario(scenario, service.origin, token, scenario.durationSec);
+  const vars: LabVars = scenario.path.includes('{project}') ? await seedWorkspace(service.origin, token) : {};
+  await loadScenario(scenario, service.origin, token, 2, vars);
+  const r = await loadScenario(scenario, service.origin, token, scenario.durationSec, vars);
   process.stdout.write(
     `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms under doctor\n`,
   );
 } finally {
   await service.stop();
+  await upstream?.stop();
   await db.stop();
 }
 
