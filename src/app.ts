@@ -67,8 +67,9 @@ export function createApp(deps: AppDeps): {
         const type = String(res.getHeader('Content-Type') ?? '');
         if (type.startsWith('text/event-stream')) return false;
         if (req.headers.upgrade) return false;
-        // A partial body's byte ranges count the identity encoding (proxied 206 answers).
-        if (res.getHeader('Content-Range')) return false;
+        // A partial body's byte ranges count the identity encoding (proxied 206 answers), and
+        // 204/304 answers have no body to encode, whatever Content-Length an upstream sent.
+        if (res.getHeader('Content-Range') || res.statusCode === 204 || res.statusCode === 304) return false;
         return compression.filter(req, res);
       },
     }),
