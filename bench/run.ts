@@ -48,6 +48,16 @@ const chosen = SCENARIOS.filter((s) => !values.scenario || values.scenario.inclu
   warmupSec: quick ? 1 : s.warmupSec,
   connections: values.connections ? Number(values.connections) : s.connections,
 }));
+/** On a terminal, one line rewritten every second: scenario n of N, elapsed, live req/s. */
+function live(i: number, n: number, name: string): ((perSecond: number) => void) | undefined {
+  if (!tty) return undefined;
+  let seconds = 0;
+  return (perSecond) => {
+    seconds++;
+    process.stdout.write(`\r\x1b[K  [${i + 1}/${n}] ${name}: ${seconds} s, ${perSecond} req/s`);
+  };
+}
+
 /** Extras (measured by their own code, not a request loop) run unless --scenario names others. */
 const wants = (name: string) => !values.scenario || values.scenario.includes(name);
 const hasH2load = (() => {
@@ -173,8 +183,9 @@ try {
         )
       : undefined;
     const { result, samples } = await sampleWhile(clusterPids(primaryPid), () =>
-      loadScenario(s, service.origin, token, s.durationSec, vars),
+      loadScenario(s, service.origin, token, s.durationSec, vars, live(i, runnable.length, s.name)),
     );
+    if (tty) process.stdout.write('\r\x1b[K');
     const background = await bg;
     const lag = await eventLoopLagP99(service.metrics);
     scenarios[s.name] = { ...result, procs: samples, eventLoopLagP99Ms: lag, background };

@@ -79,6 +79,7 @@ export function loadScenario(
   token: string,
   durationSec: number,
   vars: LabVars = {},
+  onTick?: (requestsThisSecond: number) => void,
 ): Promise<LoadResult> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(s.headers ?? {})) headers[k] = fill(v, vars);
@@ -92,6 +93,7 @@ export function loadScenario(
     connections: s.connections,
     pipelining: s.pipelining,
     durationSec,
+    onTick,
   };
   return s.tool === 'h2load' ? h2loadRun({ ...opts, streams: s.streams ?? 1 }) : autocannonRun(opts);
 }

@@ -35,6 +35,8 @@ export interface LoadOptions {
   connections: number;
   pipelining?: number;
   durationSec: number;
+  /** Called every second with the requests completed in it (autocannon only). */
+  onTick?: (requestsThisSecond: number) => void;
 }
 
 interface AutocannonResult {
@@ -50,11 +52,13 @@ interface AutocannonResult {
 // autocannon has no types of its own; this is the part of its API the lab uses.
 const autocannon = createRequire(import.meta.url)('autocannon') as (
   opts: Record<string, unknown>,
-) => Promise<AutocannonResult>;
+) => Promise<AutocannonResult> & {
+  on(event: 'tick', listener: (t: { counter: number }) => void): void;
+};
 
 /** HTTP/1.1 load with autocannon. */
 export async function autocannonRun(o: LoadOptions): Promise<LoadResult> {
-  const r = await autocannon({
+  const run = autocannon({
     url: o.url,
     method: o.method ?? 'GET',
     headers: o.headers,
@@ -63,6 +67,8 @@ export async function autocannonRun(o: LoadOptions): Promise<LoadResult> {
     pipelining: o.pipelining ?? 1,
     duration: o.durationSec,
   });
+  if (o.onTick) run.on('tick', (t) => o.onTick?.(t.counter));
+  const r = await run;
   return {
     rps: r.requests.average,
     latencyMs: {
