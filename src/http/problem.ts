@@ -1,8 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type ErrorCode, errorCodes, toProblem } from '../errors.ts';
 
-// Conditions logged once where they start (pool, drain), not once per request they affect.
-const EXPECTED_OUTAGES = new Set<ErrorCode>(['DATABASE_UNAVAILABLE', 'SHUTTING_DOWN']);
+// Conditions logged once where they start (pool, drain, a breaker opening) or chosen by the
+// deployment (a gateway prefix without an upstream), not once per request they affect.
+const EXPECTED_OUTAGES = new Set<ErrorCode>([
+  'DATABASE_UNAVAILABLE',
+  'SHUTTING_DOWN',
+  'UPSTREAM_CIRCUIT_OPEN',
+  'UPSTREAM_NOT_CONFIGURED',
+]);
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 

@@ -52,6 +52,10 @@ export function setupWorkerMetrics(workerId: string) {
     help: 'Shadow answers whose status or JSON body differed from the response the client got',
     labelNames: ['route'] as const,
   });
+  const upstreamChildren = new Map<
+    string,
+    { total: client.Counter.Internal; duration: client.Histogram.Internal<string> }
+  >();
 
   // Answers the primary's scrape over IPC; the primary aggregates all workers.
   process.on('message', (msg: { type?: string; id?: number }) => {
@@ -87,13 +91,19 @@ export function setupWorkerMetrics(workerId: string) {
       labels: { upstream: string; method: string; status_class: string; outcome: string },
       seconds: number,
     ) {
-      upstreamRequests.inc(labels);
-      if (seconds >= 0) {
-        upstreamDuration.observe(
-          { upstream: labels.upstream, method: labels.method, outcome: labels.outcome },
-          seconds,
-        );
+      // Cached children, as for observeRequest: a few label sets per upstream.
+      const key = `${labels.upstream} ${labels.method} ${labels.status_class} ${labels.outcome}`;
+      let child = upstreamChildren.get(key);
+      if (!child) {
+        const { upstream, method, outcome } = labels;
+        child = {
+          total: upstreamRequests.labels(labels),
+          duration: upstreamDuration.labels({ upstream, method, outcome }),
+        };
+        upstreamChildren.set(key, child);
       }
+      child.total.inc();
+      if (seconds >= 0) child.duration.observe(seconds);
     },
     upstreamRetry(upstream: string, reason: string) {
       upstreamRetries.inc({ upstream, reason });
