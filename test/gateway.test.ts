@@ -206,6 +206,7 @@ describe('headers through the gateway', () => {
         'x-user-id': 'spoofed',
         'x-user-scopes': 'admin',
         'x-forwarded-for': '203.0.113.9',
+        'x-forwarded-prefix': '/spoofed',
         cookie: 'a=1',
       },
     });
@@ -228,6 +229,7 @@ describe('headers through the gateway', () => {
     assert.equal(got['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
     assert.equal(got['x-forwarded-proto'], 'http');
     assert.equal(got['x-forwarded-host'], `127.0.0.1:${cluster.ports.http}`);
+    assert.equal(got['x-forwarded-prefix'], '/v1/task');
     assert.equal(got.host, new URL(task.url).host);
   });
 

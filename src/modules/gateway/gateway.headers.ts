@@ -21,6 +21,7 @@ const REPLACED = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-forwarded-prefix',
   'x-request-id',
   'traceparent',
   'x-user-id',
@@ -47,6 +48,8 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
 export interface ForwardingOptions {
   /** Forward the client's Authorization header (else the upstream only sees identity headers). */
   forwardAuthorization: boolean;
+  /** The route prefix the upstream does not see, so it can build links the client can follow. */
+  prefix?: string;
   /** Marks a mirrored request so the shadow can tell it from real traffic. */
   shadow?: boolean;
 }
@@ -100,6 +103,7 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions): s
   );
   const host = req.host;
   if (host) out.push('x-forwarded-host', host);
+  if (opts.prefix) out.push('x-forwarded-prefix', opts.prefix);
   if (req.user) out.push('x-user-id', req.user.id, 'x-user-scopes', req.user.scopes.join(' '));
   if (opts.shadow) out.push('x-shadow-request', '1');
   return out;

@@ -166,7 +166,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
       route.upstream,
       {
         path: route.upstream.path(req.url.slice(route.prefix.length)),
-        headers: upstreamRequestHeaders(req, { forwardAuthorization }),
+        headers: upstreamRequestHeaders(req, { forwardAuthorization, prefix: route.prefix }),
       },
       policy,
       metrics,
