@@ -114,6 +114,7 @@ export function createApp(deps: AppDeps): {
     events,
     checkPath: (path) =>
       normalisePath(path, { maxBytes: config.VFS_MAX_PATH_BYTES, maxDepth: config.VFS_MAX_PATH_DEPTH }),
+    metrics: deps.metrics,
   });
   // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
   closers.push(() => workflows.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { H1Client } from './helpers/clients.ts';
+import { H1Client, h2once } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
@@ -162,7 +162,27 @@ describe('a workflow run', () => {
     assert.equal(file.text(), 'alpha TODO\nbeta');
     const listed = await u.get(`/api/projects/${projectId}/files`);
     const paths = JSON.stringify(listed.json());
-    assert.ok(paths.includes('"c.txt"') && paths.includes('"docs/a.md"') && !paths.includes('"b.txt"'), paths);
+    assert.ok(
+      paths.includes('"c.txt"') && paths.includes('"docs/a.md"') && !paths.includes('"b.txt"'),
+      paths,
+    );
+
+    // The same over HTTP/2 (h2c): reading the run, and starting one.
+    const auth = { authorization: `Bearer ${u.token}` };
+    const overH2 = await h2once(cluster.http, `/api/workflow/runs/${runId}`, { headers: auth });
+    assert.equal(overH2.status, 200);
+    assert.deepEqual(overH2.json(), run);
+    const startedOverH2 = await h2once(cluster.http, '/api/workflow/run', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        projectId,
+        plan: { steps: [{ id: 'r', tool: 'vfs.read', args: { path: 'b.txt' } }] },
+      }),
+    });
+    assert.equal(startedOverH2.status, 202, startedOverH2.text());
+    const h2Run = await u.finished(startedOverH2.json().runId as string);
+    assert.match(step(h2Run, 'r').error ?? '', /^NOT_FOUND: No file at b\.txt/);
 
     // A second run sees the files the first one wrote.
     const again = await u.finished(
@@ -522,6 +542,31 @@ describe('the workflow routes follow the OpenAPI contract', () => {
     assert.equal(rest.nextCursor, null);
     const foreign = await u.get(`/api/workflow/runs?projectId=${projectId}&cursor=bm9wZQ`);
     assert.equal(foreign.status, 400);
+  });
+});
+
+describe('workflow metrics', () => {
+  it('counts finished runs by status and times steps by tool and status, across workers', async () => {
+    const u = await WorkflowUser.signUp(h1, cluster.http);
+    const projectId = await u.project();
+    await u.finished(
+      await u.start({
+        projectId,
+        plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'm', content: '' } }] },
+      }),
+    );
+    const text = (await h1.request(cluster.metrics)).text();
+    assert.match(text, /^workflow_runs_finished_total\{[^}]*status="succeeded"[^}]*\} [1-9]/m);
+    assert.match(text, /^workflow_runs_finished_total\{[^}]*status="cancelled"[^}]*\} [1-9]/m);
+    assert.match(
+      text,
+      /^workflow_step_duration_seconds_count\{[^}]*tool="vfs.write"[^}]*status="succeeded"[^}]*\} [1-9]/m,
+    );
+    assert.match(
+      text,
+      /^workflow_step_duration_seconds_count\{[^}]*tool="ai.generate"[^}]*status="failed"[^}]*\} [1-9]/m,
+    );
+    assert.match(text, /^workflow_active\{[^}]*what="waiting"[^}]*\} 0$/m);
   });
 });
 

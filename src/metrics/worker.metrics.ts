@@ -57,6 +57,19 @@ export function setupWorkerMetrics(workerId: string) {
     { total: client.Counter.Internal; duration: client.Histogram.Internal<string> }
   >();
 
+  // The workflow engine's (#7).
+  const workflowRuns = new client.Counter({
+    name: 'workflow_runs_finished_total',
+    help: 'Workflow runs finished by this worker (executed here, or failed by its sweeper), by status',
+    labelNames: ['status'] as const,
+  });
+  const workflowSteps = new client.Histogram({
+    name: 'workflow_step_duration_seconds',
+    help: 'Workflow steps executed by this worker, from start to finish, by tool and status',
+    labelNames: ['tool', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  });
+
   // Answers the primary's scrape over IPC; the primary aggregates all workers.
   process.on('message', (msg: { type?: string; id?: number }) => {
     if (msg?.type !== METRICS_REQUEST) return;
@@ -120,6 +133,26 @@ export function setupWorkerMetrics(workerId: string) {
         labelNames: ['upstream'] as const,
         collect() {
           for (const [upstream, state] of read()) this.set({ upstream }, state);
+        },
+      });
+    },
+    workflowRunFinished(status: string) {
+      workflowRuns.inc({ status });
+    },
+    observeWorkflowStep(tool: string, status: string, seconds: number) {
+      workflowSteps.observe({ tool, status }, seconds);
+    },
+    /** Runs and steps executing on this worker now, and steps waiting for a worker slot. */
+    trackWorkflows(read: () => { runs: number; steps: number; waiting: number }) {
+      new client.Gauge({
+        name: 'workflow_active',
+        help: 'Workflow runs executing on this worker, their running steps, and steps waiting for a slot',
+        labelNames: ['what'] as const,
+        collect() {
+          const now = read();
+          this.set({ what: 'runs' }, now.runs);
+          this.set({ what: 'steps' }, now.steps);
+          this.set({ what: 'waiting' }, now.waiting);
         },
       });
     },

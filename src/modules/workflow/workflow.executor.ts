@@ -28,6 +28,13 @@ export interface EventsPort {
   ): Promise<number>;
 }
 
+/** What the executor reports to /metrics (WorkerMetrics has these). */
+export interface WorkflowMetrics {
+  workflowRunFinished(status: string): void;
+  observeWorkflowStep(tool: string, status: string, seconds: number): void;
+  trackWorkflows(read: () => { runs: number; steps: number; waiting: number }): void;
+}
+
 export interface ExecutorOptions {
   db: Database;
   events: EventsPort;
@@ -38,6 +45,7 @@ export interface ExecutorOptions {
   runConcurrency: number;
   workerConcurrency: number;
   stepTimeoutMs: number;
+  metrics?: WorkflowMetrics;
 }
 
 /** Why an execution stops before its plan is done. */
@@ -113,11 +121,17 @@ export class WorkflowExecutor {
   readonly #tools: Map<string, Tool>;
   readonly #slots: Semaphore;
   readonly #runs = new Map<string, Execution>();
+  #runningSteps = 0;
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#tools = new Map(options.tools.map((t) => [t.name, t]));
     this.#slots = new Semaphore(options.workerConcurrency);
+    options.metrics?.trackWorkflows(() => ({
+      runs: this.#runs.size,
+      steps: this.#runningSteps,
+      waiting: this.#slots.waiting,
+    }));
   }
 
   /** Run ids this worker is executing (their leases are renewed by the heartbeat). */
@@ -214,7 +228,12 @@ export class WorkflowExecutor {
         ex.state.set(step.id, 'pending');
         return;
       }
-      outcome = await this.#runTool(ex, step);
+      this.#runningSteps++;
+      try {
+        outcome = await this.#runTool(ex, step);
+      } finally {
+        this.#runningSteps--;
+      }
     } finally {
       this.#slots.release();
     }
@@ -238,6 +257,11 @@ export class WorkflowExecutor {
       ex.halt('lost', 'the run is no longer leased to this worker');
       return;
     }
+    this.#o.metrics?.observeWorkflowStep(
+      step.tool,
+      outcome.status,
+      (finished.finished_at.getTime() - finished.started_at.getTime()) / 1000,
+    );
     ex.state.set(step.id, outcome.status);
     if (outcome.status === 'failed') {
       ex.failures.push({ stepId: step.id, error: outcome.error ?? 'failed' });
@@ -318,6 +342,7 @@ export class WorkflowExecutor {
       .transaction(async (tx) => {
         const row = await markRunFinished(tx, ex.runId, owner, status, reason);
         if (row) {
+          this.#o.metrics?.workflowRunFinished(status);
           await events.publish(tx, ex.projectId, 'workflow.run.finished', {
             runId: ex.runId,
             status,

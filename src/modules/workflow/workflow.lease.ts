@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Database } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
-import type { EventsPort, WorkflowExecutor } from './workflow.executor.ts';
+import type { EventsPort, WorkflowExecutor, WorkflowMetrics } from './workflow.executor.ts';
 import { renewLeases, sweepExpired } from './workflow.repo.ts';
 
 /** NOTIFY channel carrying the id of a run someone asked to cancel. */
@@ -19,6 +19,7 @@ export interface LeaseOptions {
   heartbeatMs: number;
   sweepIntervalMs: number;
   log: Logger;
+  metrics?: WorkflowMetrics;
 }
 
 /**
@@ -105,6 +106,7 @@ export class LeaseKeeper {
           return runs;
         });
         for (const { run } of swept) {
+          this.#o.metrics?.workflowRunFinished('failed');
           this.#o.log.warn({ runId: run.id, owner: run.owner }, 'workflow run failed: its worker was lost');
         }
         total += swept.length;

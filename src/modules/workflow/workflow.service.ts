@@ -7,7 +7,7 @@ import type { Logger } from '../../log.ts';
 import { GeminiModel, GeminiPlanner } from './planner.gemini.ts';
 import { GRAMMAR, RulesPlanner } from './planner.rules.ts';
 import { SearchPool } from './search.pool.ts';
-import { type EventsPort, WorkflowExecutor } from './workflow.executor.ts';
+import { type EventsPort, WorkflowExecutor, type WorkflowMetrics } from './workflow.executor.ts';
 import { CANCEL_CHANNEL, LeaseKeeper } from './workflow.lease.ts';
 import { type PathCheck, type Plan, type Planner, PlanValidator } from './workflow.plan.ts';
 import {
@@ -33,6 +33,7 @@ export interface WorkflowDeps {
   events: EventsPort;
   /** The VFS path rule, so a plan with an unusable path is refused before it runs. */
   checkPath?: PathCheck;
+  metrics?: WorkflowMetrics;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -128,6 +129,7 @@ export function createWorkflowService(deps: WorkflowDeps) {
     runConcurrency: config.WORKFLOW_RUN_CONCURRENCY,
     workerConcurrency: config.WORKFLOW_WORKER_CONCURRENCY,
     stepTimeoutMs: config.WORKFLOW_STEP_TIMEOUT_MS,
+    metrics: deps.metrics,
   });
   const leases = new LeaseKeeper({
     db,
@@ -139,6 +141,7 @@ export function createWorkflowService(deps: WorkflowDeps) {
     heartbeatMs: config.WORKFLOW_HEARTBEAT_MS,
     sweepIntervalMs: config.WORKFLOW_SWEEP_INTERVAL_MS,
     log,
+    metrics: deps.metrics,
   });
   if (config.DATABASE_URL) leases.start();
   let closing = false;
