@@ -105,7 +105,7 @@ export interface WorkflowResult {
   runMs: { p50: number; p99: number };
 }
 
-/** Two independent writes, a read and a search that wait on them, then a delete. */
+/** Two independent writes, a search that waits on both, then two deletes: nothing is left. */
 export function benchPlan(n: number) {
   const dir = `wf/${n}`;
   return {
@@ -122,9 +122,9 @@ export function benchPlan(n: number) {
         args: { path: `${dir}/b.txt`, content: 'beta bench line\n' },
         dependsOn: [],
       },
-      { id: 'r', tool: 'vfs.read', args: { path: `${dir}/a.txt` }, dependsOn: ['a'] },
       { id: 's', tool: 'vfs.search', args: { query: 'bench' }, dependsOn: ['a', 'b'] },
-      { id: 'd', tool: 'vfs.delete', args: { path: `${dir}/b.txt` }, dependsOn: ['s', 'r'] },
+      { id: 'da', tool: 'vfs.delete', args: { path: `${dir}/a.txt` }, dependsOn: ['s'] },
+      { id: 'db', tool: 'vfs.delete', args: { path: `${dir}/b.txt` }, dependsOn: ['s'] },
     ],
   };
 }

@@ -1,4 +1,4 @@
-import { ApiError, type GenerateContentResponse, GoogleGenAI, type Schema, Type } from '@google/genai';
+import type { GenerateContentResponse, GoogleGenAI, Schema, Type as SchemaType } from '@google/genai';
 import { AppError } from '../../errors.ts';
 import type { PlanContext, Planner, ToolSpec } from './workflow.plan.ts';
 
@@ -10,8 +10,25 @@ export interface GeminiOptions {
   timeoutMs: number;
 }
 
+// The SDK (and google-auth-library under it) is loaded only when a key is configured: importing
+// it cost every worker ~60 ms of start-up and ~8 MB of RSS whether or not a model was ever used.
+let sdk: Promise<typeof import('@google/genai')> | undefined;
+const loadSdk = () => {
+  sdk ??= import('@google/genai');
+  return sdk;
+};
+
+// The SDK's `Type` enum, by value, so building the schema does not need the SDK loaded.
+const Type = {
+  OBJECT: 'OBJECT' as SchemaType.OBJECT,
+  STRING: 'STRING' as SchemaType.STRING,
+  ARRAY: 'ARRAY' as SchemaType.ARRAY,
+  BOOLEAN: 'BOOLEAN' as SchemaType.BOOLEAN,
+};
+
 function describe(err: unknown): string {
-  if (err instanceof ApiError) return `HTTP ${err.status}: ${err.message.slice(0, 300)}`;
+  if (err instanceof Error && err.name === 'ApiError' && 'status' in err)
+    return `HTTP ${err.status}: ${err.message.slice(0, 300)}`;
   if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     return cause?.code ?? cause?.message ?? err.message;
@@ -22,18 +39,21 @@ function describe(err: unknown): string {
 /** Google's official SDK, with one deadline per call; every failure becomes MODEL_UNAVAILABLE or MODEL_TIMEOUT. */
 export class GeminiModel {
   readonly model: string;
-  readonly #ai: GoogleGenAI;
+  readonly #ai: Promise<GoogleGenAI>;
   readonly #timeoutMs: number;
 
   constructor(options: GeminiOptions) {
     this.model = options.model;
     this.#timeoutMs = options.timeoutMs;
-    this.#ai = new GoogleGenAI({
-      apiKey: options.apiKey,
-      // The SDK's own timer is a backstop behind ours (and sets X-Server-Timeout); ours fires first
-      // so a timeout is reported as one. No retries: a retried step would double the wait.
-      httpOptions: { baseUrl: options.baseUrl, timeout: options.timeoutMs + 1000 },
-    });
+    this.#ai = loadSdk().then(
+      ({ GoogleGenAI }) =>
+        new GoogleGenAI({
+          apiKey: options.apiKey,
+          // The SDK's own timer is a backstop behind ours (and sets X-Server-Timeout); ours fires
+          // first so a timeout is reported as one. No retries: a retried step would double the wait.
+          httpOptions: { baseUrl: options.baseUrl, timeout: options.timeoutMs + 1000 },
+        }),
+    );
   }
 
   async #call(
@@ -45,7 +65,8 @@ export class GeminiModel {
     const abortSignal = signal ? AbortSignal.any([signal, deadline]) : deadline;
     let response: GenerateContentResponse;
     try {
-      response = await this.#ai.models.generateContent({
+      const ai = await this.#ai;
+      response = await ai.models.generateContent({
         model: this.model,
         contents,
         config: { ...config, abortSignal },
