@@ -190,7 +190,7 @@ try {
     const lag = await eventLoopLagP99(service.metrics);
     scenarios[s.name] = { ...result, procs: samples, eventLoopLagP99Ms: lag, background };
     say(
-      `  ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}, non-2xx ${result.non2xx}`,
+      `  ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, unexpected ${unexpectedResponses(result, s.expect)} (errors ${result.errors}, statuses ${JSON.stringify(result.statuses ?? {})})`,
     );
     if (unexpectedResponses(result, s.expect) > 0) {
       say(`  FAIL: ${s.name} had unexpected errors or statuses`);
