@@ -174,3 +174,26 @@ describe('CPU profile summaries', () => {
     );
   });
 });
+
+describe('the median of repeated runs', () => {
+  it('takes each number from the middle run and sums errors and statuses', async () => {
+    const { medianResult } = await import('../bench/lib/load.ts');
+    const run = (rps: number, p99: number, errors = 0) => ({
+      rps,
+      latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, p999: p99 * 2, max: p99 * 3 },
+      requests: rps,
+      errors,
+      timeouts: 0,
+      non2xx: 0,
+      bytesPerSec: rps * 100,
+      statuses: { '200': rps },
+    });
+    const m = medianResult([run(30_000, 9), run(25_000, 20, 1), run(33_000, 6)]);
+    assert.equal(m.rps, 30_000);
+    assert.equal(m.latencyMs.p99, 9);
+    assert.equal(m.latencyMs.max, 60);
+    assert.equal(m.errors, 1);
+    assert.deepEqual(m.statuses, { '200': 88_000 });
+    assert.throws(() => medianResult([]), RangeError);
+  });
+});

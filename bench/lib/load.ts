@@ -135,3 +135,36 @@ export async function h2loadRun(o: LoadOptions & { streams: number }): Promise<L
     bytesPerSec: bytes ? Number(bytes[1]) * (scale[bytes[2] as string] ?? 1) : 0,
   };
 }
+
+/**
+ * One result from repeated runs of the same load: the median of each number (req/s and every
+ * latency percentile taken separately), with errors, timeouts and statuses summed. On shared
+ * cores one run can be 15 % off its neighbour; the median of three is what the lab compares.
+ */
+export function medianResult(runs: readonly LoadResult[]): LoadResult {
+  if (runs.length === 0) throw new RangeError('no runs');
+  const mid = (pick: (r: LoadResult) => number) => {
+    const sorted = runs.map(pick).sort((a, b) => a - b);
+    return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+  };
+  const sum = (pick: (r: LoadResult) => number) => runs.reduce((a, r) => a + pick(r), 0);
+  const statuses: Record<string, number> = {};
+  for (const r of runs)
+    for (const [code, n] of Object.entries(r.statuses ?? {})) statuses[code] = (statuses[code] ?? 0) + n;
+  return {
+    rps: mid((r) => r.rps),
+    latencyMs: {
+      p50: mid((r) => r.latencyMs.p50),
+      p90: mid((r) => r.latencyMs.p90),
+      p99: mid((r) => r.latencyMs.p99),
+      p999: mid((r) => r.latencyMs.p999),
+      max: Math.max(...runs.map((r) => r.latencyMs.max)),
+    },
+    requests: sum((r) => r.requests),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+    bytesPerSec: mid((r) => r.bytesPerSec),
+    ...(runs.some((r) => r.statuses) ? { statuses } : {}),
+  };
+}
