@@ -344,7 +344,7 @@ try {
         { rps: base.rps, p99Ms: base.latencyMs.p99 },
         { rps: cur.rps, p99Ms: cur.latencyMs.p99 },
         { baselineRps: baseline.calibration.rps, currentRps: calibration.rps },
-        DEFAULT_TOLERANCE,
+        { ...DEFAULT_TOLERANCE, ...SCENARIOS.find((x) => x.name === name)?.tolerance },
       );
       say(
         `${name.padEnd(24)} ${String(Math.round(base.rps)).padStart(10)} ${String(Math.round(cur.rps)).padStart(11)}  ${c.rpsRatio.toFixed(2)}  ${String(base.latencyMs.p99).padStart(9)} ${String(cur.latencyMs.p99).padStart(8)}  ${c.p99Ratio.toFixed(2)}${c.regressed ? `  REGRESSED: ${c.reasons.join('; ')}` : ''}`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compare, cpuPercent, median, percentile } from '../bench/lib/stats.ts';
+import { compare, cpuPercent, DEFAULT_TOLERANCE, median, percentile } from '../bench/lib/stats.ts';
 
 describe('bench statistics', () => {
   it('computes nearest-rank percentiles of unsorted samples', () => {
@@ -59,6 +59,30 @@ describe('the regression decision', () => {
       compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 12_000, p99Ms: 16 }, calibration).regressed,
       true,
     );
+  });
+});
+
+describe('the regression decision on the same machine', () => {
+  it('compares numbers as measured while the calibration stays within the band', () => {
+    // The calibration ran 10 % faster this time: noise, not a faster machine.
+    const calibration = { baselineRps: 100_000, currentRps: 110_000 };
+    assert.equal(
+      compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 20_000, p99Ms: 10 }, calibration).regressed,
+      false,
+    );
+    const slowed = compare('stats', { rps: 20_000, p99Ms: 10 }, { rps: 17_600, p99Ms: 10 }, calibration);
+    assert.equal(slowed.regressed, true);
+    assert.match(slowed.reasons[0] ?? '', /throughput 88\.0 %/);
+  });
+
+  it("honours a scenario's own wider tolerance", () => {
+    const calibration = { baselineRps: 100_000, currentRps: 100_000 };
+    const login = compare('login', { rps: 200, p99Ms: 160 }, { rps: 165, p99Ms: 190 }, calibration, {
+      ...DEFAULT_TOLERANCE,
+      rps: 0.25,
+      p99: 0.4,
+    });
+    assert.equal(login.regressed, false);
   });
 });
 

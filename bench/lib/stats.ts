@@ -42,9 +42,16 @@ export interface Tolerance {
 export const DEFAULT_TOLERANCE: Tolerance = { rps: 0.1, p99: 0.2, p99FloorMs: 2 };
 
 /**
- * Compares one scenario with its baseline. Machines differ, so both runs are normalised by the
- * calibration server measured in the same run: throughput as a fraction of the calibration's,
- * and the baseline's p99 scaled by how much faster or slower this run's calibration was.
+ * Calibration speeds within this band of the baseline's count as the same machine, and the
+ * numbers are compared as they are: on one machine the calibration server itself varied ±15 %
+ * between runs, so dividing by it added that noise instead of removing a difference.
+ */
+export const SAME_MACHINE_BAND = 0.15;
+
+/**
+ * Compares one scenario with its baseline. Machines differ, so when this run's calibration server
+ * is clearly faster or slower than the baseline's (outside SAME_MACHINE_BAND), the baseline is
+ * scaled by that speed: throughput expected to move with it, p99 against it.
  */
 export function compare(
   scenario: string,
@@ -53,8 +60,9 @@ export function compare(
   calibration: { baselineRps: number; currentRps: number },
   tolerance: Tolerance = DEFAULT_TOLERANCE,
 ): Comparison {
-  const speed = calibration.currentRps / calibration.baselineRps;
-  const rpsRatio = current.rps / calibration.currentRps / (baseline.rps / calibration.baselineRps);
+  const measured = calibration.currentRps / calibration.baselineRps;
+  const speed = Math.abs(measured - 1) <= SAME_MACHINE_BAND ? 1 : measured;
+  const rpsRatio = current.rps / baseline.rps / speed;
   const expectedP99 = baseline.p99Ms / speed;
   const p99Ratio = expectedP99 > 0 ? current.p99Ms / expectedP99 : 1;
   const reasons: string[] = [];
