@@ -56,6 +56,8 @@ export const SCENARIOS: Scenario[] = [
     path: '/api/blocks/validated?limit=50',
     auth: true,
     connections: 50,
+    // Postgres shares the cores: p99 spread 32 to 43 ms over five identical runs here.
+    tolerance: { p99: 0.35 },
     durationSec: 10,
     warmupSec: 2,
     expect: [200],
@@ -69,7 +71,7 @@ export const SCENARIOS: Scenario[] = [
     body: 'login',
     connections: 16,
     // argon2id saturates both cores: five identical runs here gave 142 to 199 req/s.
-    tolerance: { rps: 0.25, p99: 0.4 },
+    tolerance: { rps: 0.3, p99: 0.4 },
     durationSec: 10,
     warmupSec: 2,
     expect: [200],
@@ -85,6 +87,9 @@ export const SCENARIOS: Scenario[] = [
     warmupSec: 1,
     expect: [200],
     background: { path: '/api/auth/login', body: 'login', connections: 50 },
+    // What it measures is the p99 beside the logins; its throughput moves with theirs (8.5k to
+    // 10.2k req/s over five identical runs here).
+    tolerance: { rps: 0.2 },
   },
   {
     name: 'h2-health',
@@ -132,6 +137,8 @@ export const SCENARIOS: Scenario[] = [
     headers: { 'if-none-match': '{etag}' },
     auth: true,
     connections: 50,
+    // One query per request: p99 spread 22 to 29 ms over five identical runs here.
+    tolerance: { p99: 0.35 },
     durationSec: 10,
     warmupSec: 2,
     expect: [304],
