@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 
@@ -46,6 +45,22 @@ export async function streamExport(
   res.attachment(`${name}.${format}`);
   const stop = () => rows.destroy();
   req.once('close', stop);
+  // One 'drain' and one 'close' listener for the whole export, resolving whichever wait is
+  // pending: a listener pair per wait (events.once in a race) left the loser attached every
+  // time, thousands on a long export (MaxListenersExceededWarning in the lab). Through the
+  // compression middleware 'drain' listeners land on the compressor, where `off` cannot reach.
+  let wake: (() => void) | undefined;
+  const onDrain = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  res.on('drain', onDrain);
+  res.once('close', onDrain);
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+    });
   try {
     // Lines are gathered into chunks: one write per row would cost a compressor round trip each.
     let chunk = format === 'csv' ? `${columns.map((c) => c.name).join(',')}\n` : '';
@@ -55,11 +70,12 @@ export async function streamExport(
       if (chunk.length < CHUNK_CHARS) continue;
       const flushed = res.write(chunk);
       chunk = '';
-      if (!flushed) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!flushed && !res.destroyed) await drained();
     }
     if (chunk && !res.destroyed) res.write(chunk);
   } finally {
     req.off('close', stop);
+    res.off('close', onDrain);
     rows.destroy();
   }
   if (!res.destroyed) res.end();
