@@ -8,10 +8,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
-import { startUpstream } from './lib/peers.ts';
+import { loadOneWorker } from './lib/one-worker.ts';
 import { SCENARIOS } from './lib/scenarios.ts';
-import { benchDatabase, ROOT, startService } from './lib/service.ts';
+import { ROOT } from './lib/service.ts';
 
 // clinic asks to send usage data on first use unless told not to; nothing may prompt here.
 process.env.NO_INSIGHT = '1';
@@ -31,12 +30,7 @@ if (!scenario) {
 
 const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-doctor-'));
 const injects = path.join(path.dirname(require.resolve('@clinic/doctor')), 'injects');
-const db = await benchDatabase();
-const upstream = scenario.needs === 'upstream' ? await startUpstream(20) : undefined;
-const service = await startService(db.url, path.join(dir, 'service.log'), {
-  ...LAB_ENV,
-  ...(upstream ? { TASK_UPSTREAM_URL: upstream.origin } : {}),
-  WORKERS: '1',
+const { result: r } = await loadOneWorker(scenario, path.join(dir, 'service.log'), {
   WORKER_NODE_OPTIONS: [
     `-r ${path.join(injects, 'sampler.js')}`,
     '--trace-events-enabled --trace-event-categories v8',
@@ -46,19 +40,9 @@ const service = await startService(db.url, path.join(dir, 'service.log'), {
   NODE_CLINIC_DOCTOR_SAMPLE_INTERVAL: '10',
   NODE_CLINIC_DOCTOR_COLLECT_LOOP_UTILIZATION: 'true',
 });
-try {
-  const token = await seed(service.origin, db.url);
-  const vars: LabVars = scenario.path.includes('{project}') ? await seedWorkspace(service.origin, token) : {};
-  await loadScenario(scenario, service.origin, token, 2, vars);
-  const r = await loadScenario(scenario, service.origin, token, scenario.durationSec, vars);
-  process.stdout.write(
-    `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms under doctor\n`,
-  );
-} finally {
-  await service.stop();
-  await upstream?.stop();
-  await db.stop();
-}
+process.stdout.write(
+  `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms under doctor\n`,
+);
 
 const traces = (await readdir(dir)).filter((f) => /^node_trace\.\d+\.log$/.test(f));
 if (traces.length !== 1) throw new Error(`expected one worker trace in ${dir}, found ${traces.length}`);

@@ -6,10 +6,9 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type CpuProfile, summarise } from './lib/cpuprofile.ts';
-import { LAB_ENV, type LabVars, loadScenario, seed, seedWorkspace } from './lib/drive.ts';
-import { startUpstream } from './lib/peers.ts';
+import { loadOneWorker } from './lib/one-worker.ts';
 import { SCENARIOS } from './lib/scenarios.ts';
-import { benchDatabase, ROOT, startService } from './lib/service.ts';
+import { ROOT } from './lib/service.ts';
 
 const name = process.argv[2];
 const scenario = SCENARIOS.find((s) => s.name === name);
@@ -21,31 +20,16 @@ if (!scenario) {
 }
 
 const profDir = await mkdtemp(path.join(tmpdir(), 'ferrite-prof-'));
-const db = await benchDatabase();
-const upstream = scenario.needs === 'upstream' ? await startUpstream(20) : undefined;
-const service = await startService(db.url, path.join(profDir, 'service.log'), {
-  ...LAB_ENV,
-  ...(upstream ? { TASK_UPSTREAM_URL: upstream.origin } : {}),
-  WORKERS: '1',
+const { result: r, primaryPid } = await loadOneWorker(scenario, path.join(profDir, 'service.log'), {
   CPU_PROFILE_DIR: profDir,
 });
-try {
-  const token = await seed(service.origin, db.url);
-  const vars: LabVars = scenario.path.includes('{project}') ? await seedWorkspace(service.origin, token) : {};
-  await loadScenario(scenario, service.origin, token, 2, vars);
-  const r = await loadScenario(scenario, service.origin, token, scenario.durationSec, vars);
-  process.stdout.write(
-    `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms while profiling\n`,
-  );
-} finally {
-  await service.stop();
-  await upstream?.stop();
-  await db.stop();
-}
+process.stdout.write(
+  `${scenario.name}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms while profiling\n`,
+);
 
 // The worker's profile is the one not written by the primary (whose pid is the service's).
 const profiles = (await readdir(profDir)).filter(
-  (f) => f.endsWith('.cpuprofile') && !f.includes(`.${service.child.pid}.`),
+  (f) => f.endsWith('.cpuprofile') && !f.includes(`.${primaryPid}.`),
 );
 if (profiles.length !== 1)
   throw new Error(`expected one worker profile in ${profDir}, found ${profiles.length}`);

@@ -68,8 +68,11 @@ export async function startGoPeer(secret: string, statsBody: Buffer): Promise<Pe
   return { origin, stop: stopper(child, dir) };
 }
 
-/** nginx with one worker per core answering /api/health's JSON from memory (the ceiling). */
-export async function startNginx(healthBody: string): Promise<Peer | string> {
+/**
+ * nginx with one worker per core, everything in a temporary prefix, serving `http` (the body
+ * of an `http {}` block, given the port to listen on); answers `probe` before it resolves.
+ */
+async function startNginxWith(http: (port: number) => string, probe: string): Promise<Peer | string> {
   if (!has('nginx')) return 'nginx is not installed';
   const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-nginx-'));
   const port = await freePort();
@@ -85,13 +88,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      default_type "application/json; charset=utf-8";
-      return 200 '${healthBody.replaceAll("'", "\\'")}';
-    }
-  }
+${http(port)}
 }
 `;
   await writeFile(path.join(dir, 'nginx.conf'), conf);
@@ -99,8 +96,39 @@ http {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const origin = `http://127.0.0.1:${port}`;
-  await waitOk(`${origin}/`);
+  await waitOk(`${origin}${probe}`);
   return { origin, stop: stopper(child, dir) };
+}
+
+/** nginx answering /api/health's JSON from memory (the ceiling). */
+export function startNginx(healthBody: string): Promise<Peer | string> {
+  return startNginxWith(
+    (port) => `  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type "application/json; charset=utf-8";
+      return 200 '${healthBody.replaceAll("'", "\\'")}';
+    }
+  }`,
+    '/',
+  );
+}
+
+/** nginx `proxy_pass` to `upstream` with pooled keep-alive connections: the gateway's peer. */
+export function startNginxProxy(upstream: string): Promise<Peer | string> {
+  return startNginxWith(
+    (port) => `  upstream task { server ${new URL(upstream).host}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port};
+    location /v1/task/ {
+      proxy_pass http://task/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }`,
+    '/v1/task/ping',
+  );
 }
 
 /** bench/peers/upstream.ts: answers every request after `delayMs`. */
@@ -121,42 +149,4 @@ export async function startUpstream(delayMs = 20): Promise<Peer> {
       }
     },
   };
-}
-
-/** nginx `proxy_pass` to `upstream` with pooled keep-alive connections: the gateway's peer. */
-export async function startNginxProxy(upstream: string): Promise<Peer | string> {
-  if (!has('nginx')) return 'nginx is not installed';
-  const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-nginx-proxy-'));
-  const port = await freePort();
-  const conf = `worker_processes ${availableParallelism()};
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  upstream task { server ${new URL(upstream).host}; keepalive 256; }
-  server {
-    listen 127.0.0.1:${port};
-    location /v1/task/ {
-      proxy_pass http://task/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-  }
-}
-`;
-  await writeFile(path.join(dir, 'nginx.conf'), conf);
-  const child = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const origin = `http://127.0.0.1:${port}`;
-  await waitOk(`${origin}/v1/task/ping`);
-  return { origin, stop: stopper(child, dir) };
 }
