@@ -7,7 +7,12 @@ import pg from 'pg';
 import { parseConfig } from '../src/config.ts';
 import { Database } from '../src/db/pool.ts';
 import { createLogger } from '../src/log.ts';
-import { createEventsService, type ProjectEvent } from '../src/modules/events/events.service.ts';
+import { appendEvent } from '../src/modules/events/events.repo.ts';
+import {
+  createEventsService,
+  EVENTS_CHANNEL,
+  type ProjectEvent,
+} from '../src/modules/events/events.service.ts';
 import { H1Client } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
@@ -173,6 +178,56 @@ describe('GET /api/sse/projects/:id', () => {
         assert.equal(dataOf<FileChanged>(stream.events)[0]?.path, 'new.txt');
       } finally {
         stream.close();
+      }
+    });
+
+    it('opens only once it knows where it starts: a change made after the client sees it open is on it', async () => {
+      const id = await api.createProject();
+      // This session holds the event log, so the stream's start-up read waits on it, and commits
+      // a change with the lock's release: a client that saw the stream open before that commit
+      // must get the change. (The lab's fan-out hit this when start-up queued behind a busy pool:
+      // the first write after the streams opened went missing from a few of them.)
+      const holder = new pg.Client({ connectionString: db.url });
+      const watcher = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      await watcher.connect();
+      let stream: SseStream | undefined;
+      try {
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE project_events IN ACCESS EXCLUSIVE MODE');
+        const opening = openH1(id).then((s) => {
+          stream = s;
+          return s;
+        });
+        const startUpWaits = until('the start-up read waiting on the event log', async () => {
+          const res = await watcher.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+             AND wait_event_type = 'Lock' AND query LIKE '%event_seq AS current%'`,
+          );
+          return res.rowCount ? true : undefined;
+        });
+        startUpWaits.catch(() => undefined);
+        await Promise.race([opening, startUpWaits]);
+        const openBeforeTheChange = stream !== undefined;
+        const between = await appendEvent(
+          holder,
+          EVENTS_CHANNEL,
+          id,
+          'file.changed',
+          JSON.stringify({ change: 'created', path: 'between.txt', version: 1 }),
+        );
+        assert.equal(between, 1);
+        await holder.query('COMMIT');
+
+        const s = await opening;
+        assert.equal(s.status, 200);
+        await api.put(id, 'after.txt', 'x');
+        await s.waitFor('the change made after it opened', (x) => idsOf(x.events).includes(2));
+        assert.deepEqual(idsOf(s.events), openBeforeTheChange ? [1, 2] : [2]);
+      } finally {
+        stream?.close();
+        await holder.end();
+        await watcher.end();
       }
     });
   });

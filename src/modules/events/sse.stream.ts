@@ -40,8 +40,9 @@ function buffered(res: Response): number {
  * One `text/event-stream` response for a project. Events come from the project's log in
  * Postgres (replay after Last-Event-ID, and whenever a gap shows) and from this worker's hub
  * (live). The stream only ever writes the event after the last one written, so a client sees
- * every event once, in order, with nothing lost between replay and live. Resolves when the
- * response closes.
+ * every event once, in order, with nothing lost between replay and live. The response head
+ * goes out only once the stream knows where it starts, so whatever changes after the client
+ * sees the stream open is on it. Resolves when the response closes.
  */
 export function serveEventStream(req: Request, res: Response, opts: StreamOptions): Promise<void> {
   const { events, projectId, log } = opts;
@@ -51,13 +52,13 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
     // nginx and similar proxies buffer responses unless told not to.
     'X-Accel-Buffering': 'no',
   });
-  res.flushHeaders();
 
   let lastSeq = opts.lastEventId ?? -1;
   let started = false;
   let catching = false;
   let again = false;
   let closed = false;
+  let heartbeat: NodeJS.Timeout | undefined;
 
   const close = () => {
     if (closed) return;
@@ -123,10 +124,19 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
       if (!started) {
         started = true;
         const state = await events.sequence(projectId);
+        if (closed) return;
         if (!state) {
           res.end();
           return close();
         }
+        // The client sees the stream open (head, `retry:`) only now that its start is known:
+        // anything committed from here on numbers above state.current, so it is sent. With the
+        // head sent first, a change committed before this read (start-up queued behind a busy
+        // pool) was taken for already seen by a client that had seen the stream open.
+        res.flushHeaders();
+        write(`retry: ${opts.retryMs}\n\n`);
+        heartbeat = setInterval(() => write(': heartbeat\n\n'), opts.heartbeatMs);
+        heartbeat.unref();
         if (opts.lastEventId === undefined) lastSeq = state.current;
         else if (lastSeq > state.current) {
           // An id this project never issued: start over from now.
@@ -177,8 +187,6 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
 
   // Subscribe before reading the log: whatever commits meanwhile is either read or offered.
   const unsubscribe = events.subscribe(projectId, sink);
-  const heartbeat = setInterval(() => write(': heartbeat\n\n'), opts.heartbeatMs);
-  heartbeat.unref();
 
   return new Promise<void>((resolve) => {
     res.once('close', () => {
@@ -188,7 +196,6 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
     req.once('close', () => {
       if (!res.writableEnded) res.end();
     });
-    write(`retry: ${opts.retryMs}\n\n`);
     void catchUp();
   });
 }
