@@ -1,5 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
+import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import type { EventsService } from '../events/events.service.ts';
 import * as repo from './projects.repo.ts';
 
@@ -40,40 +41,14 @@ function notFound(): AppError {
   return new AppError('NOT_FOUND', { detail: 'No such project.' });
 }
 
-function badCursor(): AppError {
-  return new AppError('VALIDATION_FAILED', {
-    detail: 'query /cursor: not a cursor this service issued',
-    extensions: { errors: [{ in: 'query', path: '/cursor', message: 'not a cursor this service issued' }] },
-  });
-}
-
 const PG_TIMESTAMP = /^\d{4,}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-// A cursor is the (createdAt, id) of the last item of a page, opaque to clients. createdAt keeps
-// Postgres's microseconds, which a JS Date would truncate (and so skip rows).
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw badCursor();
-  }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 2 ||
-    typeof parsed[0] !== 'string' ||
-    !PG_TIMESTAMP.test(parsed[0]) ||
-    typeof parsed[1] !== 'string' ||
-    !UUID.test(parsed[1])
-  ) {
-    throw badCursor();
-  }
-  return { createdAt: parsed[0], id: parsed[1] };
+// A cursor's createdAt keeps Postgres's microseconds, which a JS Date would truncate (and so
+// skip rows).
+function projectCursor(cursor: string): { createdAt: string; id: string } {
+  const [createdAt, id] = decodeCursor(cursor, (c, i) => PG_TIMESTAMP.test(c) && UUID.test(i));
+  return { createdAt, id };
 }
 
 export function createProjectsService({ db, events }: ProjectsDeps) {
@@ -103,7 +78,7 @@ export function createProjectsService({ db, events }: ProjectsDeps) {
       limit: number,
       cursor: string | undefined,
     ): Promise<{ items: Project[]; nextCursor: string | null }> {
-      const after = cursor ? decodeCursor(cursor) : undefined;
+      const after = cursor ? projectCursor(cursor) : undefined;
       const rows = await repo.projectsPage(db, userId, limit + 1, after);
       const page = rows.slice(0, limit);
       const last = page.at(-1);

@@ -1,5 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
+import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import { statsHistory, validatedBlocks } from './rig.repo.ts';
 
 export interface BlockItem {
@@ -10,36 +11,9 @@ export interface BlockItem {
   difficulty: number | null;
 }
 
-function badCursor(): AppError {
-  return new AppError('VALIDATION_FAILED', {
-    detail: 'query /cursor: not a cursor this service issued',
-    extensions: { errors: [{ in: 'query', path: '/cursor', message: 'not a cursor this service issued' }] },
-  });
-}
-
-// A cursor is the (height, hash) of the last item of a page, opaque to clients.
-function encodeCursor(height: string, hash: string): string {
-  return Buffer.from(JSON.stringify([height, hash])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { height: string; hash: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw badCursor();
-  }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 2 ||
-    typeof parsed[0] !== 'string' ||
-    !/^\d{1,18}$/.test(parsed[0]) ||
-    typeof parsed[1] !== 'string' ||
-    parsed[1].length > 200
-  ) {
-    throw badCursor();
-  }
-  return { height: parsed[0], hash: parsed[1] };
+function blockCursor(cursor: string): { height: string; hash: string } {
+  const [height, hash] = decodeCursor(cursor, (h, x) => /^\d{1,18}$/.test(h) && x.length <= 200);
+  return { height, hash };
 }
 
 /** One keyset page of validated blocks, newest first. */
@@ -48,7 +22,7 @@ export async function blocksPage(
   limit: number,
   cursor: string | undefined,
 ): Promise<{ items: BlockItem[]; nextCursor: string | null }> {
-  const rows = await validatedBlocks(db, limit + 1, cursor ? decodeCursor(cursor) : undefined);
+  const rows = await validatedBlocks(db, limit + 1, cursor ? blockCursor(cursor) : undefined);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
+import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import type { Logger } from '../../log.ts';
 import { GeminiModel, GeminiPlanner } from './planner.gemini.ts';
 import { GRAMMAR, RulesPlanner } from './planner.rules.ts';
@@ -72,28 +73,9 @@ function runNotFound(runId: string): AppError {
   return new AppError('NOT_FOUND', { detail: `No workflow run ${runId}.` });
 }
 
-function badCursor(): AppError {
-  return new AppError('VALIDATION_FAILED', {
-    detail: 'query /cursor: not a cursor this service issued',
-    extensions: { errors: [{ in: 'query', path: '/cursor', message: 'not a cursor this service issued' }] },
-  });
-}
-
-function decodeCursor(cursor: string): { createdKey: string; id: string } {
-  try {
-    const [createdKey, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdKey === 'string' &&
-      typeof id === 'string' &&
-      createdKey.length < 64 &&
-      /^[0-9a-f-]{36}$/.test(id)
-    ) {
-      return { createdKey, id };
-    }
-  } catch {
-    // falls through to the same answer as any other foreign cursor
-  }
-  throw badCursor();
+function runCursor(cursor: string): { createdKey: string; id: string } {
+  const [createdKey, id] = decodeCursor(cursor, (c, i) => c.length < 64 && /^[0-9a-f-]{36}$/.test(i));
+  return { createdKey, id };
 }
 
 export type WorkflowService = ReturnType<typeof createWorkflowService>;
@@ -240,21 +222,12 @@ export function createWorkflowService(deps: WorkflowDeps) {
 
     async list(userId: string, projectId: string, limit: number, cursor: string | undefined) {
       await projects.getOwned(userId, projectId);
-      const rows = await listRuns(
-        db,
-        projectId,
-        userId,
-        limit + 1,
-        cursor ? decodeCursor(cursor) : undefined,
-      );
+      const rows = await listRuns(db, projectId, userId, limit + 1, cursor ? runCursor(cursor) : undefined);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         items: page.map(runView),
-        nextCursor:
-          rows.length > limit && last
-            ? Buffer.from(JSON.stringify([last.created_key, last.id])).toString('base64url')
-            : null,
+        nextCursor: rows.length > limit && last ? encodeCursor(last.created_key, last.id) : null,
       };
     },
 
