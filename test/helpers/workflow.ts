@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import type { H1Client, Reply } from './clients.ts';
 import { until } from './until.ts';
+import { newUser } from './workspace.ts';
 
 export interface StepView {
   id: string;
@@ -50,21 +51,7 @@ export class WorkflowUser {
 
   static async signUp(h1: H1Client, origin: string): Promise<WorkflowUser> {
     const u = new WorkflowUser(h1, origin);
-    const email = `wf-${randomBytes(5).toString('hex')}@example.com`;
-    const password = 'workflow test password';
-    const json = { 'content-type': 'application/json' };
-    const reg = await h1.request(`${origin}/api/auth/register`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ email, password }),
-    });
-    assert.equal(reg.status, 201, reg.text());
-    const login = await h1.request(`${origin}/api/auth/login`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ email, password }),
-    });
-    u.token = login.json().accessToken as string;
+    u.token = (await newUser(h1, origin)).token;
     return u;
   }
 
