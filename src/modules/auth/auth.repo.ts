@@ -55,6 +55,25 @@ export async function updatePasswordHash(db: Queryable, id: string, from: string
   );
 }
 
+export async function insertRefreshFamily(db: Queryable, f: { id: string; userId: string }): Promise<void> {
+  await db.query('INSERT INTO refresh_token_families (id, user_id) VALUES ($1, $2)', [f.id, f.userId]);
+}
+
+/**
+ * Locks a family's row for the rest of the transaction: rotation, reuse revocation and logout
+ * of one family run one at a time, and each sees what the previous one committed.
+ */
+export async function lockRefreshFamily(
+  db: Queryable,
+  id: string,
+): Promise<{ id: string; revoked_at: Date | null } | undefined> {
+  const res = await db.query<{ id: string; revoked_at: Date | null }>(
+    'SELECT id, revoked_at FROM refresh_token_families WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  return res.rows[0];
+}
+
 export async function insertRefreshToken(
   db: Queryable,
   t: { hash: Buffer; familyId: string; parentId: string | null; userId: string; ttlSeconds: number },
@@ -66,11 +85,11 @@ export async function insertRefreshToken(
   );
 }
 
-/** Locks the token's row for the rest of the transaction. */
-export async function lockRefreshToken(db: Queryable, hash: Buffer): Promise<RefreshTokenRow | undefined> {
+/** A token's row as committed now (no lock: its family's lock is what serialises). */
+export async function findRefreshToken(db: Queryable, hash: Buffer): Promise<RefreshTokenRow | undefined> {
   const res = await db.query<RefreshTokenRow>(
     `SELECT id, family_id, user_id, expires_at, used_at, revoked_at
-     FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+     FROM refresh_tokens WHERE token_hash = $1`,
     [hash],
   );
   return res.rows[0];
@@ -80,9 +99,13 @@ export async function markRefreshTokenUsed(db: Queryable, id: string): Promise<v
   await db.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [id]);
 }
 
+/** Revokes the family and every token in it; call with the family's row locked. */
 export async function revokeFamily(db: Queryable, familyId: string): Promise<number> {
   const res = await db.query(
-    'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
+    `WITH family AS (
+       UPDATE refresh_token_families SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+     )
+     UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`,
     [familyId],
   );
   return res.rowCount ?? 0;

@@ -128,15 +128,27 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
         await repo.updatePasswordHash(db, user.id, user.password_hash, upgraded);
         log.info({ userId: user.id }, 'password hash upgraded to current argon2 parameters');
       }
-      return issuePair(user, { id: randomUUID(), parentId: null });
+      return db.transaction(async (client) => {
+        const familyId = randomUUID();
+        await repo.insertRefreshFamily(client, { id: familyId, userId: user.id });
+        return issuePair(user, { id: familyId, parentId: null }, client);
+      });
     },
 
-    /** Rotates a refresh token; a reused one revokes its whole family (and answers 401). */
+    /**
+     * Rotates a refresh token; a reused one revokes its whole family (and answers 401). The
+     * family's row lock serialises this with every other rotation, revocation and logout of the
+     * family, so a revocation sees every token issued before it and none is issued after it.
+     */
     async refresh(refreshToken: string): Promise<TokenPair> {
       const hash = hashRefreshToken(refreshToken);
       const outcome = await db.transaction(async (client) => {
-        const row = await repo.lockRefreshToken(client, hash);
-        if (!row || row.revoked_at || row.expires_at.getTime() <= Date.now())
+        const found = await repo.findRefreshToken(client, hash);
+        if (!found) return { kind: 'invalid' as const };
+        const family = await repo.lockRefreshFamily(client, found.family_id);
+        // Read again under the lock: what committed while we waited for it is visible now.
+        const row = await repo.findRefreshToken(client, hash);
+        if (!family || family.revoked_at || !row || row.revoked_at || row.expires_at.getTime() <= Date.now())
           return { kind: 'invalid' as const };
         if (row.used_at) {
           const revoked = await repo.revokeFamily(client, row.family_id);
@@ -160,8 +172,9 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
 
     async logout(refreshToken: string): Promise<void> {
       await db.transaction(async (client) => {
-        const row = await repo.lockRefreshToken(client, hashRefreshToken(refreshToken));
-        if (row) await repo.revokeFamily(client, row.family_id);
+        const row = await repo.findRefreshToken(client, hashRefreshToken(refreshToken));
+        if (row && (await repo.lockRefreshFamily(client, row.family_id)))
+          await repo.revokeFamily(client, row.family_id);
       });
     },
 
