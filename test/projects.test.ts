@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
-import { H1Client, h2once } from './helpers/clients.ts';
+import { H1Client, H2Client, h2once } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { openapiChecker } from './helpers/openapi.ts';
@@ -82,6 +82,45 @@ describe('projects', () => {
         const res = await asAlice.json('POST', '/api/projects', body);
         assert.equal(res.status, 400, `${JSON.stringify(body)} → ${res.text()}`);
         assert.equal(res.json().code, 'VALIDATION_FAILED');
+      }
+    });
+
+    it('keeps the worker answering while a huge name with a control character is refused (ReDoS)', async () => {
+      // One HTTP/2 connection is one worker: the health check queues behind the hostile bodies
+      // on the same event loop. The old pattern needed ~2 s for 48,000 characters and grew 4x
+      // per doubling; 1,000,000 would hold the worker for many minutes.
+      const session = new H2Client(cluster.http);
+      try {
+        const auth = { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' };
+        const id = await asAlice.createProject();
+        const hostile = JSON.stringify({ name: `${'a'.repeat(1_000_000)}\u0001` });
+        const posted = session.request('/api/projects', { method: 'POST', headers: auth, body: hostile });
+        const patched = session.request(`/api/projects/${id}`, {
+          method: 'PATCH',
+          headers: auth,
+          body: hostile,
+        });
+        const health = session.request('/api/health');
+        const [post, patch, alive] = await Promise.all([posted, patched, health]);
+        assert.equal(alive.status, 200);
+        for (const res of [post, patch]) {
+          assert.equal(res.status, 400, res.text());
+          // Only the length is reported: no pattern ran on a string over its maxLength.
+          const errors = res.json<{ errors: { path: string; message: string }[] }>().errors;
+          assert.deepEqual(
+            errors.map((e) => e.path),
+            ['/name'],
+          );
+          assert.match(errors[0]?.message ?? '', /must NOT have more than 200 characters/);
+        }
+        const blank = await session.request('/api/projects', {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ name: `${' '.repeat(150)}\u0001` }),
+        });
+        assert.equal(blank.status, 400);
+      } finally {
+        await session.close();
       }
     });
 

@@ -9,6 +9,7 @@ import express, {
   type Router,
 } from 'express';
 import { AppError, errorCodes, PROBLEM_BASE } from '../errors.ts';
+import { lengthFirst } from './schema-guard.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -61,7 +62,9 @@ addFormats.default(coercing);
 addFormats.default(strictBody);
 
 function violations(where: Violation['in'], errors: ErrorObject[] | null | undefined): Violation[] {
-  return (errors ?? []).map((e) => {
+  // An `if` error only says its `then` failed (schema-guard.ts); the `then` keyword's own error says how.
+  const kept = (errors ?? []).filter((e) => e.keyword !== 'if');
+  return kept.map((e) => {
     const extra =
       e.keyword === 'additionalProperties'
         ? `/${(e.params as { additionalProperty: string }).additionalProperty}`
@@ -91,11 +94,11 @@ function compileChecks(spec: RouteSpec): Checks {
   const pathParams = params.filter((p) => p.in === 'path');
   const queryParams = params.filter((p) => p.in === 'query');
   return {
-    path: pathParams.length ? coercing.compile(groupSchema(pathParams)) : undefined,
+    path: pathParams.length ? coercing.compile(lengthFirst(groupSchema(pathParams))) : undefined,
     query: queryParams.length
-      ? coercing.compile({ ...groupSchema(queryParams), additionalProperties: false })
+      ? coercing.compile(lengthFirst({ ...groupSchema(queryParams), additionalProperties: false }))
       : undefined,
-    body: spec.requestBody ? strictBody.compile(spec.requestBody.schema) : undefined,
+    body: spec.requestBody ? strictBody.compile(lengthFirst(spec.requestBody.schema)) : undefined,
   };
 }
 

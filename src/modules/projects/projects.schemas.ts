@@ -1,12 +1,14 @@
 // JSON schemas of the projects and files API: request validation and the OpenAPI document.
 
-// Names are one line of printable text; descriptions may span lines but never carry NUL
-// (Postgres text cannot hold it).
+// Names are one line of printable text, not only blanks; descriptions may span lines but
+// never carry NUL (Postgres text cannot hold it). Each pattern is linear: the name's is blanks,
+// then the first visible character, then the rest, with no way to split a string twice (the
+// earlier "any, one visible, any" backtracked quadratically: issue 11).
 const NAME = {
   type: 'string',
   minLength: 1,
   maxLength: 200,
-  pattern: '^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$',
+  pattern: '^[^\\S\\p{Cc}]*[^\\s\\p{Cc}]\\P{Cc}*$',
 };
 const DESCRIPTION = { type: 'string', maxLength: 2000, pattern: '^[^\\u0000]*$' };
 
