@@ -5,19 +5,24 @@ import net from 'node:net';
  * to make the database unreachable without touching the database itself.
  */
 export class TcpProxy {
-  readonly #target: { host: string; port: number };
+  readonly #target: { host: string; port: number } | { path: string };
   readonly #sockets = new Set<net.Socket>();
   #server: net.Server | undefined;
   port = 0;
 
   constructor(targetUrl: string) {
     const u = new URL(targetUrl);
-    this.#target = { host: u.hostname, port: Number(u.port || 5432) };
+    const port = Number(u.port || 5432);
+    // The embedded server is reached over its Unix socket: `?host=<socket dir>`.
+    const socketDir = u.searchParams.get('host');
+    this.#target = socketDir?.startsWith('/')
+      ? { path: `${socketDir}/.s.PGSQL.${port}` }
+      : { host: u.hostname, port };
   }
 
   async start(port = 0): Promise<number> {
     const server = net.createServer((client) => {
-      const upstream = net.connect(this.#target.port, this.#target.host);
+      const upstream = net.connect(this.#target);
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
         s.on('close', () => this.#sockets.delete(s));
@@ -55,6 +60,7 @@ export class TcpProxy {
     const u = new URL(databaseUrl);
     u.hostname = '127.0.0.1';
     u.port = String(this.port);
+    u.searchParams.delete('host');
     return u.toString();
   }
 }
