@@ -12,7 +12,7 @@ import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { LoginLimiter } from './modules/auth/auth.limiter.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
-import { AccessTokens } from './modules/auth/auth.tokens.ts';
+import { AccessTokens, hasScopes } from './modules/auth/auth.tokens.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { sseRoutes } from './modules/events/sse.routes.ts';
 import { createGateway } from './modules/gateway/gateway.routes.ts';
@@ -126,6 +126,14 @@ export function createApp(deps: AppDeps): {
       worker: deps.worker,
       draining: deps.draining,
       details: gateway.readiness,
+      mayInspect: (req) => {
+        const m = /^Bearer +(\S+)$/i.exec(req.headers.authorization ?? '');
+        try {
+          return m ? hasScopes(tokens.verify(m[1] as string).scopes, ['admin']) : false;
+        } catch {
+          return false; // a bad token still gets the anonymous answer, not a 401
+        }
+      },
     }),
     ...authRoutes(auth, tokens),
     ...rigRoutes({
@@ -163,7 +171,7 @@ export function createApp(deps: AppDeps): {
   // the line: the body is still read (400/413 for a bad one) before the 404.
   app.use(gateway.legacy ?? parseBody);
   app.use(notFound);
-  app.use(errorHandler(config.EXPOSE_ERRORS || config.NODE_ENV === 'development'));
+  app.use(errorHandler(config.EXPOSE_ERRORS));
   return {
     app,
     live,

@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
+import express from 'express';
+import { requestContext } from '../src/http/context.ts';
+import { errorHandler } from '../src/http/problem.ts';
+import { createLogger } from '../src/log.ts';
+import type { WorkerMetrics } from '../src/metrics/worker.metrics.ts';
 import { H1Client, H2Client, h2once, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { JWT_SECRET, mint } from './helpers/gateway.ts';
 
 let cluster: RunningCluster;
 let db: TestDatabase;
@@ -16,7 +23,7 @@ type Send = (
 
 before(async () => {
   db = await createTestDatabase();
-  cluster = await startCluster({ env: { DATABASE_URL: db.url } });
+  cluster = await startCluster({ env: { DATABASE_URL: db.url, JWT_SECRET } });
   killOnExit(cluster);
   h1 = new H1Client(cluster.ca);
 });
@@ -212,5 +219,136 @@ describe('the cluster', () => {
     );
     assert.equal(workers.size, 2, 'memory is reported per worker');
     assert.match(text, /http_requests_total\{[^}]*route="\/api\/health"[^}]*\} \d+/);
+  });
+});
+
+describe('error bodies', () => {
+  // The error middleware on a bare express app over real HTTP: one route per kind of failure.
+  async function serve(exposeErrors: boolean) {
+    const app = express();
+    app.use(
+      requestContext(createLogger('silent', {}), {
+        observeRequest: () => undefined,
+      } as unknown as WorkerMetrics),
+    );
+    app.get('/bug', () => {
+      throw new Error('secret internal detail: SELECT * FROM users');
+    });
+    app.get('/sql', () => {
+      // What pg raises for `'2024-99-99 99:99:99+00'::timestamptz`.
+      throw Object.assign(new Error('date/time field value out of range: "2024-99-99 99:99:99+00"'), {
+        code: '22008',
+        severity: 'ERROR',
+        where: 'unnamed portal parameter $3',
+      });
+    });
+    app.use(errorHandler(exposeErrors));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  }
+
+  it('when a handler fails unexpectedly, then the 500 says only "Internal server error" and the request id', async () => {
+    const { origin, server } = await serve(false);
+    try {
+      const res = await h1.request(`${origin}/bug`);
+      const body = assertProblem(res, 500, 'INTERNAL');
+      assert.equal(body.detail, 'Internal server error');
+      assert.equal(body.stack, undefined);
+      assert.ok(!res.text().includes('secret internal detail'), res.text());
+    } finally {
+      server.close();
+    }
+  });
+
+  it('when EXPOSE_ERRORS is on, then (and only then) the 500 carries the message and stack', async () => {
+    const { origin, server } = await serve(true);
+    try {
+      const body = assertProblem(await h1.request(`${origin}/bug`), 500, 'INTERNAL');
+      assert.match(String(body.stack), /secret internal detail/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('when Postgres refuses a value (SQLSTATE class 22), then it is a 400 without the SQL text', async () => {
+    const { origin, server } = await serve(true);
+    try {
+      const res = await h1.request(`${origin}/sql`);
+      const body = assertProblem(res, 400, 'BAD_REQUEST');
+      assert.equal(body.stack, undefined);
+      assert.ok(!/date\/time|portal|\$3/.test(res.text()), res.text());
+    } finally {
+      server.close();
+    }
+  });
+
+  it('when NODE_ENV is development and EXPOSE_ERRORS unset, then the service sends no stacks', async () => {
+    const dev = await startCluster({
+      workers: 1,
+      env: { DATABASE_URL: db.url, JWT_SECRET, NODE_ENV: undefined },
+    });
+    killOnExit(dev);
+    try {
+      const admin = (await mint('admin')).token;
+      // A bad project cursor used to reach Postgres: 500 with the cast error and a stack.
+      const cursor = Buffer.from(JSON.stringify(['2024-99-99 99:99:99+00', crypto.randomUUID()])).toString(
+        'base64url',
+      );
+      const res = await h1.request(`${dev.http}/api/projects?cursor=${cursor}`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      const body = assertProblem(res, 400, 'VALIDATION_FAILED');
+      assert.equal(body.stack, undefined);
+    } finally {
+      assert.equal(await dev.stop(), 0);
+    }
+  });
+});
+
+describe('GET /api/ready', () => {
+  it('when asked anonymously, then it answers ready or not, without latencies, upstreams or errors', async () => {
+    const res = await h1.request(`${cluster.http}/api/ready`);
+    assert.equal(res.status, 200, res.text());
+    assert.deepEqual(res.json().checks, { database: { ok: true }, draining: false });
+  });
+
+  it('when asked with a token that is not admin, then it answers as to anyone', async () => {
+    const user = (await mint('projects:read')).token;
+    const res = await h1.request(`${cluster.http}/api/ready`, {
+      headers: { authorization: `Bearer ${user}` },
+    });
+    assert.deepEqual(res.json().checks, { database: { ok: true }, draining: false });
+  });
+
+  it('when asked with an admin token, then it shows the details', async () => {
+    const admin = (await mint('admin')).token;
+    const res = await h1.request(`${cluster.http}/api/ready`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(
+      typeof (res.json().checks as { database: { latencyMs: unknown } }).database.latencyMs,
+      'number',
+    );
+  });
+});
+
+describe('Cache-Control', () => {
+  for (const [name, make] of Object.entries(protocols)) {
+    it(`when a request carries credentials over ${name}, then the answer says no-store`, async () => {
+      const { token } = await mint('projects:read');
+      const res = await make()('/api/projects', { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200, res.text());
+      assert.equal(res.headers['cache-control'], 'no-store');
+      const denied = await make()('/api/projects', { headers: { authorization: 'Bearer nope' } });
+      assert.equal(denied.status, 401);
+      assert.equal(denied.headers['cache-control'], 'no-store');
+    });
+  }
+
+  it('when a request is anonymous, then a public answer keeps its own caching', async () => {
+    const res = await h1.request(`${cluster.http}/api/health`);
+    assert.equal(res.headers['cache-control'], undefined);
   });
 });

@@ -58,6 +58,10 @@ export function traceparent(trace: TraceContext): string {
 // Query parameters that may carry credentials (e.g. a WebSocket's ?token=) are not logged.
 const SECRET_PARAMS = /([?&](?:token|access_token|refresh_token|password|api_key)=)[^&]*/gi;
 
+function hasTokenParam(url: string | undefined): boolean {
+  return url?.includes('token=') === true && /[?&](?:access_)?token=/.test(url);
+}
+
 export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[redacted]');
 }
@@ -104,6 +108,16 @@ export function requestContext(log: Logger, metrics: WorkerMetrics) {
     req.trace = parseTraceparent(typeof tp === 'string' ? tp : undefined);
     (req as Request & LazyLog)._rootLog = log;
     res.setHeader('X-Request-Id', req.id);
+    // An answer to a credentialed request is that user's data: no cache may keep it, unless the
+    // route sets a policy of its own (revalidated files, event streams). `access_token=` is the
+    // EventSource's Authorization.
+    if (
+      req.headers.authorization !== undefined ||
+      req.headers.cookie !== undefined ||
+      hasTokenParam(req.url)
+    ) {
+      res.setHeader('Cache-Control', 'no-store');
+    }
 
     // 'close' follows 'finish' on a completed response and also ends an aborted one: one listener.
     res.once('close', () => {

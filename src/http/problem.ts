@@ -25,6 +25,12 @@ const BODY_ERRORS: Record<string, ErrorCode> = {
   'parameters.too.many': 'BAD_REQUEST',
 };
 
+// pg's DatabaseError, recognised by shape so that the HTTP layer does not import the driver.
+function isDatabaseError(err: unknown): err is { code: string; severity: string } {
+  const e = err as { code?: unknown; severity?: unknown } | undefined;
+  return typeof e?.code === 'string' && typeof e.severity === 'string';
+}
+
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   const type = (err as { type?: unknown })?.type;
@@ -37,6 +43,15 @@ function toAppError(err: unknown): AppError | undefined {
           ? 'The request body is not valid JSON.'
           : (err as Error).message;
     return new AppError(code, { detail, cause: err });
+  }
+  // Safety net: Postgres refused a value (class 22, data exception: bad text representation,
+  // out-of-range date, NUL, untranslatable character). Validation should have caught it first;
+  // the SQL message names tables and functions, so it goes to the log only.
+  if (isDatabaseError(err) && /^22[0-9A-Z]{3}$/.test(err.code)) {
+    return new AppError('BAD_REQUEST', {
+      detail: 'A value in the request cannot be stored or compared (wrong form or out of range).',
+      cause: err,
+    });
   }
   // Client errors raised by express and its router, e.g. a path parameter that is not valid
   // percent-encoding (a plain Error with status 400).
@@ -63,20 +78,22 @@ export function notFound(req: Request): never {
 
 /**
  * The one error middleware. Known errors become their problem document; anything else is a
- * 500 whose details stay in the log (with a stack in the response only when exposeErrors).
+ * 500 that says only "Internal server error" and the request id: its message and stack stay in
+ * the log, and reach the body only with EXPOSE_ERRORS=true (whatever NODE_ENV says).
  */
 export function errorHandler(exposeErrors: boolean) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let appErr = toAppError(err);
-    if (!appErr) {
+    if (!appErr || appErr.code === 'INTERNAL') {
       req.log.error({ err }, 'unhandled error');
-      appErr = new AppError('INTERNAL', {
-        detail: 'An unexpected error occurred.',
-        extensions: exposeErrors && err instanceof Error ? { stack: err.stack } : undefined,
-        cause: err,
-      });
+      const exposed =
+        exposeErrors && err instanceof Error ? { message: err.message, stack: err.stack } : undefined;
+      appErr = new AppError('INTERNAL', { detail: 'Internal server error', extensions: exposed, cause: err });
     } else if (appErr.status >= 500 && !EXPECTED_OUTAGES.has(appErr.code)) {
       req.log.warn({ code: appErr.code, err: appErr.cause ?? appErr }, appErr.message);
+    } else if (appErr.code === 'BAD_REQUEST' && isDatabaseError(appErr.cause)) {
+      // A refused value reached the database: a validation gap worth finding in the log.
+      req.log.warn({ err: appErr.cause }, appErr.message);
     }
     if (res.headersSent) {
       // Part of a response already went out; the only honest signal left is to cut it short.

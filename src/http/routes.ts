@@ -10,6 +10,7 @@ import express, {
 } from 'express';
 import { AppError, errorCodes, PROBLEM_BASE } from '../errors.ts';
 import { lengthFirst } from './schema-guard.ts';
+import { textViolations } from './input.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -44,6 +45,11 @@ export interface RouteSpec {
    * template, so it is named here; handlers and validation see the segments joined by `/`.
    */
   wildcard?: string;
+  /**
+   * Body members (`/to`) whose strings the handler checks with a stricter rule of its own that
+   * names the broken rule (VFS paths); every other string is refused with NUL or lone surrogates.
+   */
+  ownTextRule?: string[];
   /** Runs before validation, e.g. authentication. */
   before?: RequestHandler[];
   handler: (req: Request, res: Response) => unknown;
@@ -138,8 +144,14 @@ function compileValidator(spec: RouteSpec): RequestHandler {
   const bodyRequired = spec.requestBody?.required ?? false;
 
   return (req: Request, _res: Response, next: NextFunction) => {
-    const found: Violation[] = [];
     const { path: checkPath, query: checkQuery, body: checkBody } = checks ?? compile();
+    // The wildcard is a VFS path: its own rule refuses NUL and names the reason.
+    const params = spec.wildcard ? { ...req.params, [spec.wildcard]: '' } : req.params;
+    const found: Violation[] = [
+      ...textViolations('path', params),
+      ...textViolations('query', req.query),
+      ...(typeof req.body === 'object' ? textViolations('body', req.body, spec.ownTextRule) : []),
+    ];
     if (checkPath) {
       const values = { ...req.params };
       if (!checkPath(values)) found.push(...violations('path', checkPath.errors));

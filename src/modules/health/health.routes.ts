@@ -1,3 +1,4 @@
+import type { Request } from 'express';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { jsonContent, type RouteSpec } from '../../http/routes.ts';
@@ -9,6 +10,12 @@ export interface HealthDeps {
   draining: () => boolean;
   /** Extra readiness checks contributed by other modules (e.g. circuit breakers). */
   details?: () => Record<string, unknown>;
+  /**
+   * Whether this caller may see the details (upstream names, breaker counts, latencies, the
+   * database's error): an admin token. Everyone else learns only ready or not, and which of the
+   * worker's own checks failed.
+   */
+  mayInspect?: (req: Request) => boolean;
 }
 
 export function healthRoutes(deps: HealthDeps): RouteSpec[] {
@@ -47,7 +54,8 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
       method: 'get',
       path: '/api/ready',
       operationId: 'getReady',
-      summary: 'Readiness: Postgres answers and the worker is not draining',
+      summary:
+        'Readiness: Postgres answers and the worker is not draining; details (upstreams, latencies, errors) only with an admin token',
       tags: ['health'],
       responses: {
         200: {
@@ -64,17 +72,19 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
         },
         503: { description: 'Not ready: a problem document with the failed checks in `checks`' },
       },
-      handler: async (_req, res) => {
-        const checks: Record<string, unknown> = { ...deps.details?.() };
+      handler: async (req, res) => {
+        const inspect = deps.mayInspect?.(req) ?? false;
+        const checks: Record<string, unknown> = inspect ? { ...deps.details?.() } : {};
         let ok = true;
         const started = performance.now();
         try {
           // Fails at once while the pool already knows the database is down.
           await deps.db.query('SELECT 1');
-          checks.database = { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+          const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+          checks.database = inspect ? { ok: true, latencyMs } : { ok: true };
         } catch (err) {
           ok = false;
-          checks.database = { ok: false, error: (err as Error).message };
+          checks.database = inspect ? { ok: false, error: (err as Error).message } : { ok: false };
         }
         const draining = deps.draining();
         checks.draining = draining;

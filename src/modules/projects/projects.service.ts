@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
+import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import type { EventsService } from '../events/events.service.ts';
 import * as repo from './projects.repo.ts';
 
@@ -41,13 +41,12 @@ function notFound(): AppError {
   return new AppError('NOT_FOUND', { detail: 'No such project.' });
 }
 
-const PG_TIMESTAMP = /^\d{4,}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // A cursor's createdAt keeps Postgres's microseconds, which a JS Date would truncate (and so
 // skip rows).
 function projectCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt, id] = decodeCursor(cursor, (c, i) => PG_TIMESTAMP.test(c) && UUID.test(i));
+  const [createdAt, id] = decodeCursor(cursor, (c, i) => cursorPart.timestamp(c) && cursorPart.uuid(i));
   return { createdAt, id };
 }
 

@@ -215,6 +215,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       before: [...writer, ownProject],
       parameters: [projectIdParam],
       requestBody: { required: true, schema: moveRequest },
+      ownTextRule: ['/from', '/to'],
       responses: { 200: { description: 'Moved', content: jsonContent(moveResult) } },
       handler: async (req, res) => {
         const project = owned(res);

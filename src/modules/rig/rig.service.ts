@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
+import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import { statsHistory, validatedBlocks } from './rig.repo.ts';
 
 export interface BlockItem {
@@ -12,7 +12,7 @@ export interface BlockItem {
 }
 
 function blockCursor(cursor: string): { height: string; hash: string } {
-  const [height, hash] = decodeCursor(cursor, (h, x) => /^\d{1,18}$/.test(h) && x.length <= 200);
+  const [height, hash] = decodeCursor(cursor, (h, x) => cursorPart.integer(h) && cursorPart.text(200)(x));
   return { height, hash };
 }
 

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { decodeCursor, encodeCursor } from '../../http/cursor.ts';
+import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
 import type { Logger } from '../../log.ts';
 import { GeminiModel, GeminiPlanner } from './planner.gemini.ts';
 import { GRAMMAR, RulesPlanner } from './planner.rules.ts';
@@ -74,7 +74,7 @@ function runNotFound(runId: string): AppError {
 }
 
 function runCursor(cursor: string): { createdKey: string; id: string } {
-  const [createdKey, id] = decodeCursor(cursor, (c, i) => c.length < 64 && /^[0-9a-f-]{36}$/.test(i));
+  const [createdKey, id] = decodeCursor(cursor, (c, i) => cursorPart.timestamp(c) && cursorPart.uuid(i));
   return { createdKey, id };
 }
 
