@@ -64,7 +64,8 @@ function remember(res: Reply): Reply {
 /** The auth API over one transport. */
 function authApi(send: Send) {
   return {
-    register: (email: string, password: string) => postJson(send, '/api/auth/register', { email, password }),
+    register: (email: string, password: string, headers: Record<string, string> = {}) =>
+      postJson(send, '/api/auth/register', { email, password }, headers),
     login: async (email: string, password: string, headers: Record<string, string> = {}) =>
       remember(await postJson(send, '/api/auth/login', { email, password }, headers)),
     refresh: async (refreshToken: string) =>
@@ -152,6 +153,8 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
         ...CHEAP_ARGON2,
         // The per-IP limit has its own test on another cluster; here every request is 127.0.0.1.
         LOGIN_MAX_ATTEMPTS_PER_IP: '100000',
+        LOGIN_EMAIL_SLOWDOWN_AFTER: '8',
+        LOGIN_EMAIL_SLOWDOWN_MS: '200',
       },
     });
     killOnExit(cluster);
@@ -688,9 +691,64 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
     }
   });
 
-  describe('login limits per email', () => {
+  describe('login limits per (email, client address)', () => {
     const LIMIT = 5;
     const WINDOW = 900;
+    let octet = 0;
+    /** A client address of its own (the cluster trusts X-Forwarded-For from loopback). */
+    const address = () => ({ 'x-forwarded-for': `203.0.113.${++octet}` });
+
+    const transports: Record<string, () => AuthApi> = {
+      'HTTP/1.1': () => api,
+      h2c: () => authApi((p, i) => h2once(cluster.http, p, i)),
+    };
+    for (const [name, make] of Object.entries(transports)) {
+      it(`when ${LIMIT} wrong passwords come from ${LIMIT} addresses, then the right one from a new address still logs in (${name})`, async () => {
+        const client = make();
+        const email = uniqueEmail('lockout');
+        const password = newPassword();
+        assert.equal((await client.register(email, password)).status, 201);
+        for (let i = 0; i < LIMIT; i++) {
+          assertProblem(await client.login(email, newPassword(), address()), 401, 'UNAUTHORIZED');
+        }
+        const res = await client.login(email, password, address());
+        assert.equal(res.status, 200, res.text());
+      });
+
+      it(`when one address has ${LIMIT} failed logins for an email, then only that address gets 429, even with the right password (${name})`, async () => {
+        const client = make();
+        const email = uniqueEmail('lockout-one');
+        const password = newPassword();
+        assert.equal((await client.register(email, password)).status, 201);
+        const attacker = address();
+        for (let i = 0; i < LIMIT; i++) {
+          assertProblem(await client.login(email, newPassword(), attacker), 401, 'UNAUTHORIZED');
+        }
+        const refused = await client.login(email, password, attacker);
+        assertProblem(refused, 429, 'TOO_MANY_REQUESTS');
+        assertRetryAfter(refused, WINDOW);
+        const owner = await client.login(email, password, address());
+        assert.equal(owner.status, 200, owner.text());
+      });
+    }
+
+    it('when many addresses guess one email past LOGIN_EMAIL_SLOWDOWN_AFTER, then attempts are slowed, not refused, and the owner still logs in', async () => {
+      const email = uniqueEmail('distributed');
+      const password = newPassword();
+      assert.equal((await api.register(email, password)).status, 201);
+      const SLOWED = 'login slowed: many recent failures for this email';
+      const before = cluster.logs.filter((l) => l.msg === SLOWED).length;
+      for (let i = 0; i < 10; i++) {
+        assertProblem(await api.login(email, newPassword(), address()), 401, 'UNAUTHORIZED');
+      }
+      const res = await api.login(email, password, address());
+      assert.equal(res.status, 200, res.text());
+      // Attempts 9, 10 and the owner's 11th were past the threshold.
+      await until('three slowed attempts logged', () => {
+        const slowed = cluster.logs.filter((l) => l.msg === SLOWED).length;
+        return slowed - before >= 3 ? true : undefined;
+      });
+    });
 
     it(`when an email has ${LIMIT} failed logins, then the next answers 429 with Retry-After even with the right password`, async () => {
       const email = uniqueEmail('limit');
@@ -864,6 +922,9 @@ describe('with the default (production) argon2 parameters and a per-IP limit of 
         ARGON2_TIME_COST: undefined,
         ARGON2_PARALLELISM: undefined,
         LOGIN_MAX_ATTEMPTS_PER_IP: '3',
+        REGISTER_MAX_PER_IP: '3',
+        // One hash running and one waiting per worker; more are refused.
+        ARGON2_QUEUE_MAX: '1',
         // Requests arrive from loopback, so X-Forwarded-For names the client, as behind a local proxy.
         TRUST_PROXY: 'loopback',
       },
@@ -914,6 +975,62 @@ describe('with the default (production) argon2 parameters and a per-IP limit of 
 
     const elsewhere = await api.login(email, password, { 'x-forwarded-for': '198.51.100.24' });
     assert.equal(elsewhere.status, 200, elsewhere.text());
+  });
+
+  it('when a client IP has made 3 registration attempts, then its next answers 429 with Retry-After before hashing, while another IP registers', async () => {
+    const ip = { 'x-forwarded-for': '198.51.100.50' };
+    const first = uniqueEmail('reg-limit');
+    assert.equal((await api.register(first, newPassword(), ip)).status, 201);
+    // A duplicate counts too: each attempt may cost a hash.
+    assertProblem(await api.register(first, newPassword(), ip), 409, 'CONFLICT');
+    assert.equal((await api.register(uniqueEmail('reg-limit'), newPassword(), ip)).status, 201);
+    const email = uniqueEmail('reg-limit');
+    const refused = await api.register(email, newPassword(), ip);
+    assertProblem(refused, 429, 'TOO_MANY_REQUESTS');
+    assertRetryAfter(refused, 3600);
+    const rows = await pool.query('SELECT 1 FROM users WHERE email = $1', [email]);
+    assert.equal(rows.rowCount, 0);
+    const other = await api.register(email, newPassword(), { 'x-forwarded-for': '198.51.100.51' });
+    assert.equal(other.status, 201, other.text());
+  });
+
+  let next = 0;
+  const freshAddress = () => ({ 'x-forwarded-for': `192.0.2.${++next}` });
+
+  it('when more logins arrive at once than the argon2 queue holds, then the rest answer 429 with Retry-After and later logins work', async () => {
+    const email = uniqueEmail('busy');
+    const password = newPassword();
+    assert.equal((await api.register(email, password, freshAddress())).status, 201);
+    const replies = await Promise.all(
+      Array.from({ length: 24 }, () => api.login(email, password, freshAddress())),
+    );
+    const statuses = replies.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 429),
+      `only 200 and 429: ${statuses.join(',')}`,
+    );
+    const busy = replies.filter((r) => r.status === 429);
+    assert.ok(busy.length > 0, `some logins were refused: ${statuses.join(',')}`);
+    assert.ok(busy.length < replies.length, `some logins were served: ${statuses.join(',')}`);
+    for (const r of busy) {
+      assertProblem(r, 429, 'TOO_MANY_REQUESTS');
+      assert.equal(r.headers['retry-after'], '1');
+    }
+    const later = await api.login(email, password, freshAddress());
+    assert.equal(later.status, 200, later.text());
+  });
+
+  it('when more registrations arrive at once than the argon2 queue holds, then the rest answer 429 and create no account', async () => {
+    const emails = Array.from({ length: 16 }, () => uniqueEmail('busy-reg'));
+    const replies = await Promise.all(emails.map((e) => api.register(e, newPassword(), freshAddress())));
+    const statuses = replies.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 429),
+      `only 201 and 429: ${statuses.join(',')}`,
+    );
+    assert.ok(statuses.includes(429), `some registrations were refused: ${statuses.join(',')}`);
+    const rows = await pool.query('SELECT 1 FROM users WHERE email = ANY($1)', [emails]);
+    assert.equal(rows.rowCount, statuses.filter((s) => s === 201).length);
   });
 
   it('never writes a password, token, password hash or the signing secret to the log', async () => {

@@ -16,7 +16,7 @@ export const LAB_ENV = {
   DEFAULT_SCOPES: 'miner:read,miner:control,task:read,projects:read,projects:write',
   // The lab measures logins, not the limiter: limits far above what it sends.
   LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
-  LOGIN_MAX_FAILURES_PER_EMAIL: '100000000',
+  LOGIN_MAX_FAILURES_PER_CLIENT: '100000000',
 };
 
 /** An account (returns its token), a running miner for /api/stats, and 5,000 validated blocks. */

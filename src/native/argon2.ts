@@ -11,23 +11,39 @@ export interface Argon2Params {
 
 // How many hashes one worker computes at once. Each takes a core for ~15 ms; letting every
 // login start its own (libuv's pool runs four) only makes them compete with the event loops for
-// the same cores. Queued logins wait in memory, costing nothing.
+// the same cores. A bounded number wait in memory; beyond that the work is refused, so a flood
+// of logins or registrations cannot queue unbounded CPU ahead of everyone else's.
 let limit = 1;
+let queueMax = 32;
 let running = 0;
 const waiting: (() => void)[] = [];
 
-export function setArgon2Concurrency(n: number): void {
+/** Thrown instead of queueing when ARGON2_CONCURRENCY hashes run and ARGON2_QUEUE_MAX wait. */
+export class Argon2Busy extends Error {
+  constructor() {
+    super('argon2 queue is full');
+    this.name = 'Argon2Busy';
+  }
+}
+
+export function setArgon2Concurrency(n: number, maxQueued = queueMax): void {
   limit = Math.max(1, n);
+  queueMax = Math.max(0, maxQueued);
 }
 
 async function limited<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
+  if (running >= limit) {
+    if (waiting.length >= queueMax) throw new Argon2Busy();
+    // The slot is handed over by the one finishing (running stays counted), so no newcomer
+    // can take it in between.
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else running++;
   try {
     return await work();
   } finally {
-    running--;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
   }
 }
 
@@ -36,8 +52,9 @@ export function hashPassword(password: string, params: Argon2Params): Promise<st
   return limited(() => hash(password, { algorithm: ARGON2ID, ...params }));
 }
 
+/** False for a wrong password or an unreadable hash; rejects with Argon2Busy when full. */
 export function verifyPassword(phc: string, password: string): Promise<boolean> {
-  return limited(() => verify(phc, password)).catch(() => false);
+  return limited(() => verify(phc, password).catch(() => false));
 }
 
 const PHC = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;

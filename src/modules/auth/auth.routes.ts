@@ -58,19 +58,20 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       method: 'post',
       path: '/api/auth/register',
       operationId: 'register',
-      summary: 'Create an account with the default scopes (403 when registration is off)',
+      summary:
+        'Create an account with the default scopes (403 when registration is off; limited per client IP)',
       tags: ['auth'],
       requestBody: { required: true, schema: credentials },
       responses: { 201: { description: 'Created', content: jsonContent(user) } },
       handler: async (req, res) => {
-        res.status(201).json(await auth.register(req.body));
+        res.status(201).json(await auth.register(req.body, req.ip ?? 'unknown'));
       },
     },
     {
       method: 'post',
       path: '/api/auth/login',
       operationId: 'login',
-      summary: 'Exchange email and password for tokens; limited per email and per client IP',
+      summary: 'Exchange email and password for tokens; limited per client IP and per (email, client IP)',
       tags: ['auth'],
       requestBody: { required: true, schema: credentials },
       responses: { 200: tokenPair },

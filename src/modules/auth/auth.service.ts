@@ -1,14 +1,16 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import {
+  Argon2Busy,
   type Argon2Params,
-  hashPassword,
+  hashPassword as argon2Hash,
+  verifyPassword as argon2Verify,
   needsRehash,
   setArgon2Concurrency,
-  verifyPassword,
 } from '../../native/argon2.ts';
 import type { LoginLimiter } from './auth.limiter.ts';
 import * as repo from './auth.repo.ts';
@@ -50,9 +52,28 @@ function invalidCredentials(): AppError {
   return new AppError('UNAUTHORIZED', { detail: 'Invalid email or password.' });
 }
 
+function taken(): AppError {
+  return new AppError('CONFLICT', { detail: 'An account with this email already exists.' });
+}
+
 function invalidRefresh(): AppError {
   return new AppError('UNAUTHORIZED', { detail: 'The refresh token is invalid, expired or revoked.' });
 }
+
+// A full hashing queue is load, not an error: the client may retry shortly.
+async function hashing<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof Argon2Busy)) throw err;
+    throw new AppError('TOO_MANY_REQUESTS', {
+      detail: 'The server is busy checking passwords; try again shortly.',
+      headers: { 'Retry-After': '1' },
+    });
+  }
+}
+const hashPassword = (password: string, params: Argon2Params) => hashing(argon2Hash(password, params));
+const verifyPassword = (phc: string, password: string) => hashing(argon2Verify(phc, password));
 
 // Refresh tokens are 256 random bits; an unsalted SHA-256 is enough to keep them unusable if
 // the table leaks (nothing to brute-force), and it is a fast, indexed lookup.
@@ -74,7 +95,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM,
   };
-  setArgon2Concurrency(config.ARGON2_CONCURRENCY);
+  setArgon2Concurrency(config.ARGON2_CONCURRENCY, config.ARGON2_QUEUE_MAX);
   const defaultScopes = config.DEFAULT_SCOPES.split(',').filter(Boolean);
   // Verified against when the email is unknown, so both failures cost the same.
   let dummyHash: Promise<string> | undefined;
@@ -97,32 +118,45 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
   }
 
   return {
-    async register(input: { email: string; password: string }): Promise<PublicUser> {
+    async register(input: { email: string; password: string }, ip: string): Promise<PublicUser> {
       if (!config.REGISTRATION_ENABLED) {
         throw new AppError('FORBIDDEN', {
           detail: 'Registration is closed; ask an operator for an account.',
         });
       }
+      // Input that is refused anyway costs no hash, so it spends none of the address's budget.
+      if (!isEmail(normaliseEmail(input.email))) throw invalidEmail();
+      await limiter.admitRegistration(ip);
       return this.createUser({ ...input, scopes: defaultScopes });
     },
 
     async createUser(input: { email: string; password: string; scopes: string[] }): Promise<PublicUser> {
       const email = normaliseEmail(input.email);
       if (!isEmail(email)) throw invalidEmail();
+      // A taken email costs no hash (the insert below still settles a race).
+      if (await repo.findUserByEmail(db, email)) throw taken();
       const passwordHash = await hashPassword(input.password, argon2);
       const row = await repo.insertUser(db, { email, passwordHash, scopes: input.scopes });
-      if (!row) throw new AppError('CONFLICT', { detail: 'An account with this email already exists.' });
+      if (!row) throw taken();
       return { id: row.id, email: row.email, scopes: row.scopes, createdAt: row.created_at.toISOString() };
     },
 
     async login(input: { email: string; password: string }, ip: string): Promise<TokenPair> {
       const email = normaliseEmail(input.email);
-      await limiter.admit(ip, email);
+      const delayMs = await limiter.admit(ip, email);
+      // Many recent failures for this email from anywhere: slow down, never refuse.
+      if (delayMs > 0) {
+        log.info({ delayMs }, 'login slowed: many recent failures for this email');
+        await sleep(delayMs);
+      }
       const user = await repo.findUserByEmail(db, email);
-      dummyHash ??= hashPassword(randomBytes(16).toString('hex'), argon2);
-      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash), input.password);
+      dummyHash ??= argon2Hash(randomBytes(16).toString('hex'), argon2).catch((err) => {
+        dummyHash = undefined;
+        throw err;
+      });
+      const ok = await verifyPassword(user?.password_hash ?? (await hashing(dummyHash)), input.password);
       if (!user || !ok) throw invalidCredentials();
-      await limiter.succeeded(email);
+      await limiter.succeeded(ip, email);
       if (needsRehash(user.password_hash, argon2)) {
         const upgraded = await hashPassword(input.password, argon2);
         await repo.updatePasswordHash(db, user.id, user.password_hash, upgraded);
