@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Config, minerConfigured } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { MinerSupervisor } from './supervisor.ts';
+import { MinerSupervisor, minerEnvironment } from './supervisor.ts';
 
 export const SIM_MINER = fileURLToPath(new URL('./sim-miner.ts', import.meta.url));
 
@@ -13,6 +13,11 @@ export function createMiner(cfg: Config, log: Logger): MinerSupervisor | undefin
   let cmd = cfg.MINER_CMD;
   let args = cfg.MINER_ARGS.split(/\s+/).filter(Boolean);
   if (!minerConfigured(cfg)) return undefined;
+  const passthrough = cfg.MINER_ENV_PASSTHROUGH.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  // SIM_MINER_* tune the bundled simulated miner (however it is started) and hold no secret.
+  const env = minerEnvironment(process.env, passthrough, ['SIM_MINER_']);
   if (!cmd) {
     cmd = process.execPath;
     args = [SIM_MINER];
@@ -23,6 +28,7 @@ export function createMiner(cfg: Config, log: Logger): MinerSupervisor | undefin
     stopTimeoutMs: cfg.MINER_STOP_TIMEOUT_MS,
     restart: cfg.MINER_RESTART,
     restartBackoffMaxMs: cfg.MINER_RESTART_BACKOFF_MAX_MS,
+    env,
     log: log.child({ component: 'miner' }),
   });
 }

@@ -10,7 +10,31 @@ export interface SupervisorOptions {
   stopTimeoutMs: number;
   restart: 'on-failure' | 'always' | 'never';
   restartBackoffMaxMs: number;
+  /** The miner's whole environment: see minerEnvironment. */
+  env: NodeJS.ProcessEnv;
   log: Logger;
+}
+
+/** What every program expects to find; nothing of ferrite's own configuration. */
+const BASE_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'];
+
+/**
+ * The miner is a third-party binary: it gets an explicit, minimal environment, never
+ * ferrite's (which holds JWT_SECRET, DATABASE_URL, upstream URLs…). Only the base variables
+ * and the names the operator lists (MINER_ENV_PASSTHROUGH) or that start with one of `prefixes` are copied.
+ */
+export function minerEnvironment(
+  parent: NodeJS.ProcessEnv,
+  passthrough: readonly string[],
+  prefixes: readonly string[] = [],
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (value === undefined) continue;
+    if (BASE_ENV.includes(name) || passthrough.includes(name) || prefixes.some((p) => name.startsWith(p)))
+      env[name] = value;
+  }
+  return env;
 }
 
 const RECENT_LOG_LINES = 50;
@@ -101,7 +125,7 @@ export class MinerSupervisor extends EventEmitter {
     this.#setState('starting');
     let child: ChildProcess;
     try {
-      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.#opts.env });
     } catch (err) {
       this.#onExit(null, null, err as Error);
       return;
