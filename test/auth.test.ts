@@ -426,6 +426,13 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
       assert.equal(res.status, 200, res.text());
     });
 
+    it('accepts a token whose nbf is now, or less than the 30 s leeway ahead', async () => {
+      for (const nbf of [now(), now() + 10]) {
+        const res = await meWith(`Bearer ${signJwt(header, { ...claims(), nbf })}`);
+        assert.equal(res.status, 200, res.text());
+      }
+    });
+
     const rejected: Record<string, () => string | undefined> = {
       'no Authorization header': () => undefined,
       'another scheme (Basic)': () => `Basic ${Buffer.from('a:b').toString('base64')}`,
@@ -449,6 +456,9 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
         const input = `${b64url({ ...header, alg: 'HS512' })}.${b64url(claims())}`;
         return `Bearer ${input}.${createHmac('sha512', JWT_SECRET).update(input).digest('base64url')}`;
       },
+      'a token not valid before an hour from now (nbf)': () =>
+        `Bearer ${signJwt(header, { ...claims(), nbf: now() + 3600 })}`,
+      'an nbf that is not a number': () => `Bearer ${signJwt(header, { ...claims(), nbf: 'soon' })}`,
       'an issue time an hour ahead': () => `Bearer ${signJwt(header, { ...claims(), iat: now() + 3600 })}`,
       'no exp claim': () => `Bearer ${signJwt(header, without('exp'))}`,
       'no sub claim': () => `Bearer ${signJwt(header, without('sub'))}`,

@@ -9,6 +9,8 @@ export interface AuthUser {
   id: string;
   scopes: string[];
   tokenId: string;
+  /** When the access token expires (ms since the epoch): streams it opened end then. */
+  expiresAt: number;
 }
 
 declare global {
@@ -19,7 +21,7 @@ declare global {
   }
 }
 
-// Clock skew tolerated on exp/iat between hosts.
+// Clock skew tolerated on exp/nbf/iat between hosts.
 const LEEWAY_SECONDS = 30;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -73,7 +75,7 @@ export class AccessTokens {
     );
   }
 
-  /** Verifies signature, algorithm, key id, issuer, audience and expiry; any failure is a 401. */
+  /** Verifies signature, algorithm, key id, issuer, audience, expiry and nbf; any failure is a 401. */
   verify(token: string): AuthUser {
     let header: ReturnType<typeof decodeHeader>;
     try {
@@ -92,6 +94,7 @@ export class AccessTokens {
         aud: [this.#aud],
         leeway: LEEWAY_SECONDS,
         validateExp: true,
+        validateNbf: true,
         requiredSpecClaims: ['exp', 'sub', 'iss', 'aud'],
       });
     } catch (err) {
@@ -100,14 +103,25 @@ export class AccessTokens {
         reason === 'ExpiredSignature' ? 'The access token has expired.' : 'The access token is invalid.',
       );
     }
-    const { sub, scope, jti, iat } = claims;
-    if (typeof sub !== 'string' || !UUID.test(sub) || typeof scope !== 'string' || typeof jti !== 'string') {
+    const { sub, scope, jti, iat, nbf, exp } = claims;
+    if (
+      typeof sub !== 'string' ||
+      !UUID.test(sub) ||
+      typeof scope !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number'
+    ) {
       throw unauthorized('The access token lacks required claims.');
     }
-    if (typeof iat === 'number' && iat > Date.now() / 1000 + LEEWAY_SECONDS) {
+    const now = Date.now() / 1000;
+    if (typeof iat === 'number' && iat > now + LEEWAY_SECONDS) {
       throw unauthorized('The access token was issued in the future.');
     }
-    return { id: sub, scopes: scope.split(' ').filter(Boolean), tokenId: jti };
+    // Checked here too, whatever the addon makes of an nbf that is not a number.
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + LEEWAY_SECONDS)) {
+      throw unauthorized('The access token is not valid yet.');
+    }
+    return { id: sub, scopes: scope.split(' ').filter(Boolean), tokenId: jti, expiresAt: exp * 1000 };
   }
 }
 
