@@ -127,8 +127,8 @@ export async function installBinaries(source: string, owner: PgOwner): Promise<P
       .digest('hex')
       .slice(0, 16);
     native = path.join(ROOT_RUNTIME_DIR, `postgres-${key}`);
+    await rootOnlyDir(ROOT_RUNTIME_DIR);
     if (!existsSync(path.join(native, 'bin', 'postgres'))) {
-      await rootOnlyDir(ROOT_RUNTIME_DIR);
       const staging = await mkdtemp(path.join(ROOT_RUNTIME_DIR, '.postgres-'));
       try {
         await cp(await realpath(source), staging, { recursive: true, verbatimSymlinks: true });
@@ -139,6 +139,14 @@ export async function installBinaries(source: string, owner: PgOwner): Promise<P
         // Another process finished the same copy first.
         if (!existsSync(path.join(native, 'bin', 'postgres'))) throw err;
       }
+    }
+  }
+  if (owner) {
+    // Whatever runs as `postgres` must be something only root could have put there.
+    for (const p of [native, path.join(native, 'bin'), path.join(native, 'bin', 'postgres')]) {
+      const st = await lstat(p);
+      if (st.uid !== 0 || (st.mode & 0o022) !== 0)
+        throw new Error(`${p} must be owned by root and not writable by others`);
     }
   }
   return { initdb: path.join(native, 'bin', 'initdb'), postgres: path.join(native, 'bin', 'postgres') };

@@ -140,7 +140,9 @@ async function rotatePassword(bins: PgBinaries, layout: PgLayout, owner: PgOwner
     ['--single', '-D', layout.pgdata, '-c', 'log_min_messages=fatal', 'postgres'],
     owner,
     sql,
-  );
+  ).catch((err: Error) => {
+    throw new Error(err.message.replaceAll(password, '<password>'));
+  });
   await writePassword(layout.passwordFile, password);
   return password;
 }
