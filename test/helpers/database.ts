@@ -16,7 +16,13 @@ function postgresServer() {
     }
     const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-test-pg-'));
     await chmod(dir, 0o755);
-    const embedded: EmbeddedPostgres = await startEmbeddedPostgres(dir, 0, createLogger('silent', {}));
+    // A rejection here rejects the file's `before` hook, which fails every test of the file.
+    const embedded: EmbeddedPostgres = await startEmbeddedPostgres(dir, 0, createLogger('silent', {})).catch(
+      async (err: unknown) => {
+        await rm(dir, { recursive: true, force: true });
+        throw new Error(`the test Postgres did not start under ${dir}`, { cause: err });
+      },
+    );
     return {
       adminUrl: embedded.url,
       stop: async () => {
