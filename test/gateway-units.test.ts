@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { type BreakerState, CircuitBreaker, type Permit } from '../src/modules/gateway/gateway.breaker.ts';
 import { jsonDifferences } from '../src/modules/gateway/gateway.diff.ts';
-import { connectionTokens, hasDotSegments, isHopByHop } from '../src/modules/gateway/gateway.headers.ts';
+import { connectionTokens, isHopByHop } from '../src/modules/gateway/gateway.headers.ts';
+import { canonicalPath } from '../src/modules/gateway/gateway.paths.ts';
 import { backoffMs, RetryBudget } from '../src/modules/gateway/gateway.retry.ts';
 
 function clock(start = 1_000_000) {
@@ -192,11 +193,38 @@ describe('gateway headers and paths', () => {
     assert.deepEqual([...connectionTokens(['keep-alive, X-A', 'x-b'])], ['keep-alive', 'x-a', 'x-b']);
   });
 
-  it('finds dot segments, also encoded or behind encoded slashes', () => {
-    for (const p of ['/a/../b', '/a/..', '/./a', '/a/%2e%2E/b', '/a%2f..%2fb', '/a\\..\\b'])
-      assert.ok(hasDotSegments(p), p);
-    for (const p of ['/a/b', '/a/.well-known', '/a/..b', '/v1/task/file.json'])
-      assert.equal(hasDotSegments(p), false, p);
+  it('reads a path as a normalising upstream would: decoded until stable, `;` parameters cut off', () => {
+    for (const p of [
+      '/a/../b',
+      '/a/..',
+      '/./a',
+      '/a/%2e%2E/b',
+      '/a%2f..%2fb',
+      '/a\\..\\b',
+      '/a/..;/b',
+      '/a/%2e%2e;/b',
+      '/a/..%3b/b',
+      '/a/..%00/b',
+      '/a/%252e%252e/b',
+      '/a//b',
+      '/a/%2Fb',
+      '/a/%5cb',
+      '/a/%25252525252e',
+    ])
+      assert.ok(canonicalPath(p).problem, p);
+    for (const p of [
+      '/a/b',
+      '/a/.well-known',
+      '/a/..b',
+      '/v1/task/file.json',
+      '/a/b;v=1',
+      '/a/',
+      '/a/%20b%',
+    ]) {
+      assert.equal(canonicalPath(p).problem, undefined, p);
+    }
+    assert.equal(canonicalPath('/V1/%74ask;x/a').loose, '/v1/task/a');
+    assert.equal(canonicalPath('/v1//task/').loose, '/v1/task/');
   });
 });
 

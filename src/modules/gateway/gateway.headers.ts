@@ -132,12 +132,3 @@ export function hasBody(req: Request): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
-
-// `.` and `..` segments, also percent-encoded or behind encoded slashes and backslashes, which
-// an upstream that normalises paths could resolve outside the prefix it was given.
-const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
-
-export function hasDotSegments(pathname: string): boolean {
-  if (!pathname.includes('.') && !pathname.includes('%')) return false;
-  return DOT_SEGMENT.test(pathname.replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/'));
-}

@@ -5,7 +5,8 @@ import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
 import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
-import { hasDotSegments, upstreamRequestHeaders } from './gateway.headers.ts';
+import { upstreamRequestHeaders } from './gateway.headers.ts';
+import { canonicalPath, underPrefix } from './gateway.paths.ts';
 import { proxy, type RetryPolicy } from './gateway.proxy.ts';
 import { createShadow } from './gateway.shadow.ts';
 import { Upstream, type UpstreamSettings } from './gateway.upstream.ts';
@@ -19,6 +20,8 @@ export interface GatewayDeps {
 
 interface PrefixRoute {
   prefix: string;
+  /** Lower-cased, for spotting the prefix in a path's canonical form. */
+  loose: string;
   /** The route label in logs and metrics. */
   label: string;
   read: RequestHandler;
@@ -48,10 +51,8 @@ function pathOf(url: string): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function rejectDotSegments(url: string): void {
-  if (hasDotSegments(pathOf(url))) {
-    throw new AppError('BAD_REQUEST', { detail: 'Paths with . or .. segments are not forwarded.' });
-  }
+function refusePath(problem: string): never {
+  throw new AppError('BAD_REQUEST', { detail: `The request path ${problem}; it is not forwarded.` });
 }
 
 /**
@@ -93,6 +94,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
     if (!url && config.LEGACY_UPSTREAM_URL) return;
     table.push({
       prefix,
+      loose: prefix.toLowerCase(),
       label: `${prefix}/*`,
       read: requireScope(`${family}:read` as Scope),
       write: requireScope(`${family}:write` as Scope),
@@ -134,24 +136,26 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
   const authn = authenticate(tokens);
   const forwardAuthorization = config.GATEWAY_FORWARD_AUTHORIZATION;
 
-  function match(url: string): PrefixRoute | undefined {
-    for (const route of table) {
-      if (!url.startsWith(route.prefix)) continue;
-      const next = url.charCodeAt(route.prefix.length);
-      // The prefix must end at a segment boundary: /v1/task, /v1/task/…, /v1/task?…
-      if (Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */) return route;
-    }
-    return undefined;
-  }
-
   /** Serves the gateway prefixes; every other request goes on to ferrite's own routes. */
   const routes = async (req: Request, res: Response, next: NextFunction) => {
-    const route = match(req.url);
-    if (!route) {
+    const path = pathOf(req.url);
+    const canonical = canonicalPath(path);
+    // Longest prefix first: the route as sent, and the route a normalising reader would see.
+    const route = table.find((r) => underPrefix(path, r.prefix));
+    const claimed = table.find((r) => underPrefix(canonical.loose, r.loose));
+    if (!route && !claimed) {
       next();
       return;
     }
-    res.locals.route = route.label;
+    res.locals.route = (route ?? claimed)?.label;
+    // A variant of an owned prefix (case, encoding, `;`, `//`) is refused, never handed to the
+    // legacy service, which would see the caller's token on a route ferrite authorises.
+    if (!route || route !== claimed) {
+      refusePath(
+        `is a variant of ${(claimed ?? route)?.prefix} (case, encoding, parameters or empty segments)`,
+      );
+    }
+    if (canonical.problem) refusePath(canonical.problem);
     check(authn, req, res);
     check(READS.has(req.method) ? route.read : route.write, req, res);
     if (!route.upstream) {
@@ -159,7 +163,6 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
         detail: `No upstream is configured for ${route.prefix} (${route.key}).`,
       });
     }
-    rejectDotSegments(req.url);
     await proxy(
       req,
       res,
@@ -182,7 +185,8 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
       if (url.charCodeAt(0) !== 47 /* / */) {
         throw new AppError('BAD_REQUEST', { detail: 'Only origin-form request targets are forwarded.' });
       }
-      rejectDotSegments(url);
+      const { problem } = canonicalPath(pathOf(url));
+      if (problem) refusePath(problem);
       // The legacy service authenticates its callers itself.
       const headers = upstreamRequestHeaders(req, { forwardAuthorization: true });
       await proxy(req, res, legacy, { path: legacy.path(url), headers }, policy, metrics);
