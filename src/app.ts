@@ -118,6 +118,9 @@ export function createApp(deps: AppDeps): {
   });
   // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
   closers.push(() => workflows.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)));
+  // Exports stream from a pool of their own: clients slow to read them cannot starve the rest.
+  const exportDb = deps.db.secondary(config.EXPORT_POOL_SIZE, 'export');
+  closers.push(() => exportDb.close());
 
   const specs: RouteSpec[] = [
     ...healthRoutes({
@@ -140,6 +143,7 @@ export function createApp(deps: AppDeps): {
       miner,
       tokens,
       db: deps.db,
+      exportDb,
       node: config.NODE_RPC_URL
         ? new NodeRpcClient(config.NODE_RPC_URL, config.NODE_RPC_TIMEOUT_MS)
         : undefined,

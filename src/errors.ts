@@ -16,6 +16,7 @@ export const errorCodes = {
   TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
+  DATABASE_BUSY: { status: 503, title: 'Database busy' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   MINER_UNAVAILABLE: { status: 503, title: 'Miner unavailable' },
   NODE_UNAVAILABLE: { status: 503, title: 'Node unavailable' },

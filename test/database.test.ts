@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.ts';
+import { Database } from '../src/db/pool.ts';
+import { AppError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { H1Client, h2once } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
@@ -67,6 +69,52 @@ describe('when Postgres becomes unreachable', () => {
     }
     assert.equal(status, 200, 'the service recovers by itself');
     assert.ok(cluster.workerPids().length === 2, 'no worker crashed');
+  });
+});
+
+describe('when every pooled client is in use', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(() => db.drop());
+
+  it('answers 503 DATABASE_BUSY with Retry-After and does not take the database for down', async () => {
+    const pool = new Database(
+      {
+        connectionString: db.url,
+        max: 1,
+        connectTimeoutMs: 200,
+        idleTimeoutMs: 1000,
+        statementTimeoutMs: 5000,
+        retryAfterSeconds: 2,
+        applicationName: 'busy-test',
+      },
+      silent,
+    );
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holder = pool.transaction(() => held);
+    try {
+      await sleep(50);
+      await assert.rejects(pool.query('SELECT 1'), (err: unknown) => {
+        assert.ok(err instanceof AppError);
+        assert.equal(err.code, 'DATABASE_BUSY');
+        assert.equal(err.status, 503);
+        assert.equal(err.headers?.['Retry-After'], '2');
+        return true;
+      });
+      assert.equal(pool.available, true, 'a busy pool is not a database outage');
+      release();
+      await holder;
+      assert.equal((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one, 1);
+    } finally {
+      release();
+      await holder.catch(() => undefined);
+      await pool.close();
+    }
   });
 });
 

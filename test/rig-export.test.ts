@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -7,6 +10,8 @@ import { request } from 'undici';
 import { H1Client, h2once } from './helpers/clients.ts';
 import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
+import { newUser, type TestUser } from './helpers/workspace.ts';
 
 const ROWS = 1_000_000;
 let db: TestDatabase;
@@ -31,6 +36,9 @@ before(async () => {
       ARGON2_MEMORY_KIB: '1024',
       ARGON2_TIME_COST: '1',
       PG_POOL_TOTAL: '2',
+      EXPORT_POOL_SIZE: '2',
+      EXPORT_MAX_PER_USER: '1',
+      EXPORT_DRAIN_TIMEOUT_MS: '4000',
       MINER_CMD: process.execPath,
       MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
     },
@@ -134,21 +142,28 @@ describe('GET /api/export/stats', () => {
   });
 
   it('gives the connection back when the client goes away mid-stream', async () => {
-    // More aborted downloads than the pool has connections.
+    // More aborted downloads than the pool has connections. Each holds the user's one export
+    // slot until the worker notices the abort, so the next may first be refused (429).
     for (let i = 0; i < 4; i++) {
-      const res = await request(`${cluster.http}/api/export/stats`, { headers: auth });
-      assert.equal(res.statusCode, 200);
+      const res = await until('an export slot', async () => {
+        const r = await request(`${cluster.http}/api/export/stats`, { headers: auth });
+        if (r.statusCode === 200) return r;
+        assert.equal(r.statusCode, 429);
+        await r.body.dump();
+        return undefined;
+      });
       for await (const _chunk of res.body) break;
       res.body.destroy();
     }
     const ready = await h1.request(`${cluster.http}/api/ready`);
     assert.equal(ready.status, 200, ready.text());
-    const small = await h1.request(
-      `${cluster.http}/api/export/stats?from=2026-01-01T00:00:01Z&to=2026-01-01T00:00:03Z`,
-      {
-        headers: auth,
-      },
-    );
+    const small = await until('the last aborted export to give its slot back', async () => {
+      const res = await h1.request(
+        `${cluster.http}/api/export/stats?from=2026-01-01T00:00:01Z&to=2026-01-01T00:00:03Z`,
+        { headers: auth },
+      );
+      return res.status === 200 ? res : undefined;
+    });
     assert.equal(small.text().trimEnd().split('\n').length, 3);
   });
 
@@ -177,5 +192,132 @@ describe('GET /api/export/blocks', () => {
     assert.equal(rows.length, 25);
     assert.equal(rows[0].height, 1025);
     assert.ok(!rows.some((r) => r.hash === '0xpending'));
+  });
+});
+
+interface StalledExport {
+  status: number;
+  head: string;
+  socket: net.Socket;
+}
+
+/** An export over a raw connection whose client reads the response head, then nothing more. */
+async function stalledExport(token: string): Promise<StalledExport> {
+  const socket = net.connect(cluster.ports.http, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write(
+    `GET /api/export/stats?format=csv HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+  );
+  const [first] = (await once(socket, 'data')) as [Buffer];
+  socket.pause();
+  const head = first.toString('latin1');
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]), head, socket };
+}
+
+/** Reads what is left on a stalled connection: how it ended and whether the response was whole. */
+async function drainRest(socket: net.Socket): Promise<{ bytes: number; complete: boolean }> {
+  let bytes = 0;
+  let tail = '';
+  socket.on('data', (c: Buffer) => {
+    bytes += c.length;
+    tail = (tail + c.toString('latin1')).slice(-16);
+  });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.resume();
+  await closed;
+  return { bytes, complete: tail.endsWith('0\r\n\r\n') };
+}
+
+describe('exports whose clients stop reading', () => {
+  let a: TestUser;
+  let b: TestUser;
+  let c: TestUser;
+  const small = '/api/export/stats?from=2026-01-01T00:00:01Z&to=2026-01-01T00:00:03Z';
+
+  before(async () => {
+    a = await newUser(h1, cluster.http);
+    b = await newUser(h1, cluster.http);
+    c = await newUser(h1, cluster.http);
+  });
+
+  it('refuses exports past the per-user and per-worker caps with 429 and keeps the database for everyone else', async () => {
+    const asC = { authorization: `Bearer ${c.token}` };
+    // Earlier tests' aborted downloads have given their slots back.
+    await until('a free export slot', async () =>
+      (await h1.request(`${cluster.http}${small}`, { headers: asC })).status === 200 ? true : undefined,
+    );
+    // 22 exports that are never read, as in the report: each used to hold a pooled client.
+    const stalled: StalledExport[] = [];
+    for (const user of [a, b]) for (let i = 0; i < 11; i++) stalled.push(await stalledExport(user.token));
+    try {
+      assert.deepEqual(
+        stalled.map((s) => s.status),
+        [200, ...Array(10).fill(429), 200, ...Array(10).fill(429)],
+      );
+      for (const refused of stalled.filter((s) => s.status === 429)) {
+        assert.match(refused.head, /\r\nretry-after: \d+\r\n/i);
+        assert.match(refused.head, /"code":"TOO_MANY_REQUESTS"/);
+      }
+      // Another user: the worker's export slots are all taken (429), everything else works.
+      const refused = await h1.request(`${cluster.http}${small}`, { headers: asC });
+      assert.equal(refused.status, 429, refused.text());
+      assert.equal(refused.json().code, 'TOO_MANY_REQUESTS');
+      assert.ok(refused.headers['retry-after']);
+      for (let i = 0; i < 5; i++) {
+        const history = await h1.request(`${cluster.http}/api/stats/history`, { headers: asC });
+        assert.equal(history.status, 200, history.text());
+        const blocks = await h1.request(`${cluster.http}/api/blocks/validated`, { headers: asC });
+        assert.equal(blocks.status, 200, blocks.text());
+        const ready = await h1.request(`${cluster.http}/api/ready`);
+        assert.equal(ready.status, 200, ready.text());
+      }
+
+      // EXPORT_DRAIN_TIMEOUT_MS later the stalled exports are cut off, which gives their users'
+      // slots back...
+      for (const user of [a, b]) {
+        const served = await until('an export slot freed by the drain timeout', async () => {
+          const res = await h1.request(`${cluster.http}${small}`, {
+            headers: { authorization: `Bearer ${user.token}` },
+          });
+          return res.status === 200 ? res : undefined;
+        });
+        assert.equal(served.text().trimEnd().split('\n').length, 3);
+      }
+      // ...and their connections end with what was sent so far, never the whole export.
+      for (const s of stalled.filter((x) => x.status === 200)) {
+        const rest = await drainRest(s.socket);
+        assert.equal(rest.complete, false, `a stalled export ended normally after ${rest.bytes} more bytes`);
+      }
+    } finally {
+      for (const s of stalled) s.socket.destroy();
+    }
+  });
+
+  it('cuts off a stalled HTTP/2 export stream and leaves its session usable', async () => {
+    const session = http2.connect(cluster.http);
+    session.on('error', () => undefined);
+    try {
+      const stream = await until('an export slot', async () => {
+        const s = session.request({ ':path': '/api/export/stats', authorization: `Bearer ${a.token}` });
+        const [headers] = (await once(s, 'response')) as [http2.IncomingHttpHeaders];
+        if (Number(headers[':status']) === 200) return s;
+        assert.equal(Number(headers[':status']), 429);
+        s.resume();
+        await once(s, 'end');
+        return undefined;
+      });
+      stream.pause();
+      await once(stream, 'close');
+      assert.equal(stream.rstCode, http2.constants.NGHTTP2_CANCEL);
+
+      const after = session.request({ ':path': small, authorization: `Bearer ${c.token}` });
+      const [again] = (await once(after, 'response')) as [http2.IncomingHttpHeaders];
+      assert.equal(again[':status'], 200);
+      after.resume();
+      await once(after, 'end');
+    } finally {
+      session.close();
+    }
   });
 });

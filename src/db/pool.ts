@@ -37,6 +37,16 @@ const UNAVAILABLE_SYSCALL = new Set([
 // Upper bound for one streamed query (an export of millions of rows).
 const STREAM_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
+// pg-pool's error when no client became free within the connect timeout: every client is in
+// use. The database answers; this worker is busy. Not an outage (issue 11: unread exports held
+// every client and the worker then declared the database down).
+const POOL_BUSY = 'timeout exceeded when trying to connect';
+
+export function isPoolBusyError(err: unknown): boolean {
+  return err instanceof Error && err.message === POOL_BUSY;
+}
+
+/** Whether `err` calls for a 503 (unreachable, or every pooled client busy) rather than a 500. */
 export function isUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
@@ -55,12 +65,14 @@ export function isUnavailableError(err: unknown): boolean {
 export class Database implements Queryable {
   readonly pool: pg.Pool;
   readonly #log: Logger;
+  readonly #options: PoolOptions;
   readonly #retryAfter: number;
   #down = false;
   #probe: NodeJS.Timeout | undefined;
 
   constructor(options: PoolOptions, log: Logger) {
     this.#log = log;
+    this.#options = options;
     this.#retryAfter = options.retryAfterSeconds;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -91,6 +103,22 @@ export class Database implements Queryable {
     });
   }
 
+  busy(cause?: unknown): AppError {
+    return new AppError('DATABASE_BUSY', {
+      detail: 'Every database connection of this worker is in use; try again shortly.',
+      headers: { 'Retry-After': String(this.#retryAfter) },
+      cause,
+    });
+  }
+
+  /** A pool error as the client should see it: busy, down (noted), or as it is. */
+  #translate(err: unknown): unknown {
+    if (isPoolBusyError(err)) return this.busy(err);
+    if (!isUnavailableError(err)) return err;
+    this.#markDown();
+    return this.unavailable(err);
+  }
+
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
@@ -99,12 +127,20 @@ export class Database implements Queryable {
     try {
       return await this.pool.query<R>(text, values);
     } catch (err) {
-      if (isUnavailableError(err)) {
-        this.#markDown();
-        throw this.unavailable(err);
-      }
-      throw err;
+      throw this.#translate(err);
     }
+  }
+
+  /**
+   * Another Database on the same server with a pool of its own, `max` clients: for long streamed
+   * reads (exports), so that clients slow to read them can hold only those connections, never
+   * the ones every other request needs.
+   */
+  secondary(max: number, name: string): Database {
+    return new Database(
+      { ...this.#options, max, applicationName: `${this.#options.applicationName}-${name}` },
+      this.#log,
+    );
   }
 
   /** A dedicated client, failing fast with a 503 while the database is known to be down. */
@@ -113,11 +149,7 @@ export class Database implements Queryable {
     try {
       return await this.pool.connect();
     } catch (err) {
-      if (isUnavailableError(err)) {
-        this.#markDown();
-        throw this.unavailable(err);
-      }
-      throw err;
+      throw this.#translate(err);
     }
   }
 
@@ -145,7 +177,12 @@ export class Database implements Queryable {
     const client = await this.#connect();
     // An export may take minutes: lift the statement timeout for this client (reset on release)
     // and pg's client-side query timeout, which it reads from the submitted query object.
-    await client.query('SET statement_timeout = 0');
+    try {
+      await client.query('SET statement_timeout = 0');
+    } catch (err) {
+      client.release(err as Error);
+      throw this.#translate(err);
+    }
     const query = new QueryStream(text, values, { batchSize });
     Object.assign(query, { query_timeout: STREAM_TIMEOUT_MS });
     const stream = client.query(query);

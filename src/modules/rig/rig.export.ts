@@ -1,5 +1,7 @@
+import http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
+import { AppError } from '../../errors.ts';
 
 export type ExportFormat = 'csv' | 'ndjson';
 type Row = Record<string, unknown>;
@@ -10,6 +12,60 @@ export interface Column {
 }
 
 const CHUNK_CHARS = 64 * 1024;
+// What a refused export is told: exports are long, so a second is too eager.
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * How many exports this worker streams at once, in all and per user. Each holds one client of
+ * the export pool for as long as its client reads, so more than the pool has are refused with
+ * 429 at once instead of waiting for a connection (issue 11: unread exports queued up on, and
+ * then held, every connection of the worker).
+ */
+export class ExportSlots {
+  readonly #total: number;
+  readonly #perUser: number;
+  readonly #byUser = new Map<string, number>();
+  #inUse = 0;
+
+  constructor(total: number, perUser: number) {
+    this.#total = total;
+    this.#perUser = perUser;
+  }
+
+  /** Takes a slot for `userId` or throws 429; the returned function gives it back (once). */
+  take(userId: string): () => void {
+    const mine = this.#byUser.get(userId) ?? 0;
+    if (mine >= this.#perUser || this.#inUse >= this.#total) {
+      throw new AppError('TOO_MANY_REQUESTS', {
+        detail:
+          mine >= this.#perUser
+            ? `At most ${this.#perUser} export${this.#perUser > 1 ? 's' : ''} per user at a time.`
+            : 'This worker is streaming as many exports as it can; try again shortly.',
+        headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+      });
+    }
+    this.#inUse++;
+    this.#byUser.set(userId, mine + 1);
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#inUse--;
+      const left = (this.#byUser.get(userId) ?? 1) - 1;
+      if (left > 0) this.#byUser.set(userId, left);
+      else this.#byUser.delete(userId);
+    };
+  }
+}
+
+// Ends a response its client stopped reading. HTTP/1.1: a reset, because a FIN would queue behind
+// the unread bytes and never arrive; HTTP/2: the stream only, never the client's whole session.
+function cutOff(res: Response): void {
+  const stream = (res as unknown as { stream?: http2.ServerHttp2Stream }).stream;
+  if (stream) stream.close(http2.constants.NGHTTP2_CANCEL);
+  else res.socket?.resetAndDestroy();
+  res.destroy();
+}
 
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -30,7 +86,8 @@ function line(format: ExportFormat, columns: readonly Column[], row: Row): strin
 /**
  * Streams rows from a database cursor to the client as CSV or NDJSON, a line per row, waiting
  * for 'drain' whenever the response (or its compressor) is full, so memory stays flat however
- * many rows there are. A client that goes away stops the query.
+ * many rows there are. A client that goes away stops the query; one that takes nothing for
+ * `drainTimeoutMs` is cut off, which stops it too (and so gives its database client back).
  */
 export async function streamExport(
   req: Request,
@@ -39,6 +96,7 @@ export async function streamExport(
   columns: readonly Column[],
   name: string,
   format: ExportFormat,
+  drainTimeoutMs: number,
 ): Promise<void> {
   res.status(200);
   res.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
@@ -59,7 +117,15 @@ export async function streamExport(
   res.once('close', onDrain);
   const drained = () =>
     new Promise<void>((resolve) => {
-      wake = resolve;
+      const stalled = setTimeout(() => {
+        req.log.warn({ drainTimeoutMs }, 'export client stopped reading; cutting it off');
+        cutOff(res);
+        onDrain();
+      }, drainTimeoutMs);
+      wake = () => {
+        clearTimeout(stalled);
+        resolve();
+      };
     });
   try {
     // Lines are gathered into chunks: one write per row would cost a compressor round trip each.

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import type { Request, Response } from 'express';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
@@ -5,7 +7,14 @@ import { jsonContent, type RouteSpec } from '../../http/routes.ts';
 import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
 import type { NodeRpcClient } from './node.client.ts';
-import { blockColumns, type ExportFormat, statsColumns, streamExport } from './rig.export.ts';
+import {
+  blockColumns,
+  type Column,
+  type ExportFormat,
+  ExportSlots,
+  statsColumns,
+  streamExport,
+} from './rig.export.ts';
 import { streamStatsSamples, streamValidatedBlocks } from './rig.repo.ts';
 import { proxyRpc } from './rig.rpc.ts';
 import { blockPage, exportResponses, formatParam, minerStatus, stats } from './rig.schemas.ts';
@@ -15,11 +24,13 @@ export interface RigDeps {
   miner: MinerClient;
   tokens: AccessTokens;
   db: Database;
+  /** The small pool exports stream from (Database.secondary), apart from `db`'s. */
+  exportDb: Database;
   node: NodeRpcClient | undefined;
   config: Config;
 }
 
-export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSpec[] {
+export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps): RouteSpec[] {
   const allowed = new Set(
     config.NODE_RPC_METHODS.split(',')
       .map((m) => m.trim())
@@ -28,6 +39,23 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
   const reader = [authenticate(tokens), requireScope('miner:read')];
   const controller = [authenticate(tokens), requireScope('miner:control')];
   const security = [{ bearer: [] }];
+  // As many exports at once as the export pool has clients: beyond, 429 rather than a queue.
+  const slots = new ExportSlots(config.EXPORT_POOL_SIZE, config.EXPORT_MAX_PER_USER);
+  const exportRows = async (
+    req: Request,
+    res: Response,
+    rows: () => Promise<Readable>,
+    columns: readonly Column[],
+    name: string,
+    format: ExportFormat,
+  ) => {
+    const release = slots.take((req.user as { id: string }).id);
+    try {
+      await streamExport(req, res, await rows(), columns, name, format, config.EXPORT_DRAIN_TIMEOUT_MS);
+    } finally {
+      release();
+    }
+  };
   return [
     {
       method: 'get',
@@ -173,7 +201,14 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
         const q = req.query as unknown as { from?: string; to?: string; format: ExportFormat };
         const from = new Date(q.from ?? 0);
         const to = q.to ? new Date(q.to) : new Date(8.64e15);
-        await streamExport(req, res, await streamStatsSamples(db, from, to), statsColumns, 'stats', q.format);
+        await exportRows(
+          req,
+          res,
+          () => streamStatsSamples(exportDb, from, to),
+          statsColumns,
+          'stats',
+          q.format,
+        );
       },
     },
     {
@@ -188,7 +223,7 @@ export function rigRoutes({ miner, tokens, db, node, config }: RigDeps): RouteSp
       responses: exportResponses,
       handler: async (req, res) => {
         const { format } = req.query as unknown as { format: ExportFormat };
-        await streamExport(req, res, await streamValidatedBlocks(db), blockColumns, 'blocks', format);
+        await exportRows(req, res, () => streamValidatedBlocks(exportDb), blockColumns, 'blocks', format);
       },
     },
     {
