@@ -102,7 +102,7 @@ export function createApp(deps: AppDeps): {
   });
 
   const events = createEventsService({ db: deps.db, config, log: deps.log, worker: deps.worker });
-  const projects = createProjectsService({ db: deps.db, events });
+  const projects = createProjectsService({ db: deps.db, events, config });
   const vfs = createVfsService({ db: deps.db, config, events });
   const closers: (() => Promise<void>)[] = [() => events.close()];
   const workflows = createWorkflowService({

@@ -83,3 +83,37 @@ export async function deleteProject(db: Queryable, ownerId: string, id: string):
   const res = await db.query('DELETE FROM projects WHERE id = $1 AND owner_id = $2', [id, ownerId]);
   return (res.rowCount ?? 0) > 0;
 }
+
+/**
+ * Locks the owner's row (the owner of `projectId` when `by` is 'project') for the rest of the
+ * transaction: one user's project creations and growing file writes then run one at a time, so
+ * the per-user limits are checked against settled numbers. `FOR NO KEY UPDATE` leaves the
+ * foreign-key checks of other tables (tokens, projects) free. Returns the user's id, or undefined
+ * when there is no such user or project.
+ */
+export async function lockOwner(
+  db: Queryable,
+  by: 'user' | 'project',
+  id: string,
+): Promise<string | undefined> {
+  const res = await db.query<{ id: string }>(
+    by === 'user'
+      ? 'SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE'
+      : 'SELECT id FROM users WHERE id = (SELECT owner_id FROM projects WHERE id = $1) FOR NO KEY UPDATE',
+    [id],
+  );
+  return res.rows[0]?.id;
+}
+
+/** How many projects a user owns and the bytes of all their files. */
+export async function ownerUsage(
+  db: Queryable,
+  ownerId: string,
+): Promise<{ projects: number; bytes: number }> {
+  const res = await db.query<{ projects: string; bytes: string }>(
+    'SELECT count(*) AS projects, coalesce(sum(total_bytes), 0) AS bytes FROM projects WHERE owner_id = $1',
+    [ownerId],
+  );
+  const row = res.rows[0];
+  return { projects: Number(row?.projects ?? 0), bytes: Number(row?.bytes ?? 0) };
+}

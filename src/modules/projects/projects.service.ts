@@ -1,3 +1,4 @@
+import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
@@ -20,6 +21,7 @@ export interface Project {
 export interface ProjectsDeps {
   db: Database;
   events: EventsService;
+  config: Pick<Config, 'PROJECTS_MAX_PER_USER'>;
 }
 
 function toProject(r: repo.ProjectRow): Project {
@@ -50,18 +52,25 @@ function projectCursor(cursor: string): { createdAt: string; id: string } {
   return { createdAt, id };
 }
 
-export function createProjectsService({ db, events }: ProjectsDeps) {
+export function createProjectsService({ db, events, config }: ProjectsDeps) {
+  const max = config.PROJECTS_MAX_PER_USER;
   return {
+    /** Creates a project; under the owner's row lock, so a burst cannot pass PROJECTS_MAX_PER_USER. */
     async create(userId: string, input: { name: string; description?: string }): Promise<Project> {
-      try {
-        return toProject(await repo.insertProject(db, userId, input.name.trim(), input.description ?? ''));
-      } catch (err) {
+      return db.transaction(async (tx) => {
         // A valid token can outlive its account by up to its lifetime.
-        if ((err as { code?: string }).code === '23503') {
+        if (!(await repo.lockOwner(tx, 'user', userId))) {
           throw new AppError('UNAUTHORIZED', { detail: 'The account no longer exists.' });
         }
-        throw err;
-      }
+        const { projects } = await repo.ownerUsage(tx, userId);
+        if (projects >= max) {
+          throw new AppError('QUOTA_EXCEEDED', {
+            detail: `A user owns at most ${max} projects.`,
+            extensions: { limit: max, used: projects, kind: 'projects' },
+          });
+        }
+        return toProject(await repo.insertProject(tx, userId, input.name.trim(), input.description ?? ''));
+      });
     },
 
     /** The project when it exists and is the user's; NOT_FOUND otherwise (another user's included). */

@@ -3,6 +3,7 @@ import type { Database, Queryable } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { contentHash } from '../../native/xxhash.ts';
 import type { EventsService } from '../events/events.service.ts';
+import { lockOwner, ownerUsage } from './projects.repo.ts';
 import { ancestors, normalisePath, type PathLimits, within } from './vfs.paths.ts';
 import * as repo from './vfs.repo.ts';
 
@@ -138,6 +139,19 @@ export function createVfsService({ db, config, events }: VfsDeps) {
     }
   };
 
+  // The owner's files across all their projects, checked under the owner's row lock (taken
+  // first, before the project's, as project creation and account deletion take it too).
+  const ownerQuotaCheck = async (tx: Queryable, ownerId: string, deltaBytes: number) => {
+    if (deltaBytes <= 0) return;
+    const { bytes } = await ownerUsage(tx, ownerId);
+    if (bytes + deltaBytes > config.USER_QUOTA_BYTES) {
+      throw new AppError('QUOTA_EXCEEDED', {
+        detail: `Your projects would exceed your quota of ${config.USER_QUOTA_BYTES} bytes.`,
+        extensions: { limit: config.USER_QUOTA_BYTES, used: bytes, kind: 'userBytes' },
+      });
+    }
+  };
+
   const read = async (projectId: string, ownerId: string | null, rawPath: string, unless: string[]) => {
     const path = normalise(rawPath);
     const row = await repo.readFile(db, projectId, ownerId, path, unless);
@@ -253,6 +267,8 @@ export function createVfsService({ db, config, events }: VfsDeps) {
       }
       const hash = contentHash(content);
       return db.transaction(async (tx) => {
+        // Any write may grow the owner's total: every one takes the owner's lock, then the project's.
+        const ownerId = content.length > 0 ? await lockOwner(tx, 'project', projectId) : undefined;
         const usage = await locked(tx, projectId);
         const current = await repo.fileMeta(tx, projectId, path);
         if (cond.ifMatch !== undefined && !ifMatchHolds(cond.ifMatch, current?.content_hash)) {
@@ -267,6 +283,7 @@ export function createVfsService({ db, config, events }: VfsDeps) {
         }
         if (!current) await ensureNoConflict(tx, projectId, path, null);
         quotaCheck(usage, content.length - (current?.size ?? 0), current ? 0 : 1);
+        if (ownerId) await ownerQuotaCheck(tx, ownerId, content.length - (current?.size ?? 0));
         if (
           current &&
           current.content_hash === hash &&
