@@ -27,7 +27,8 @@ export const cursorPart = {
   timestamp(s: string): boolean {
     const m = PG_TIMESTAMP.exec(s);
     if (!m) return false;
-    const [year, month, day, hour, minute, second, offH, offM = '0', offS = '0'] = m.slice(1).map(Number);
+    // Absent offset minutes/seconds are zero (a missing group is undefined, which Number makes NaN).
+    const [year, month, day, hour, minute, second, offH, offM, offS] = m.slice(1).map((g) => Number(g ?? 0));
     return (
       (year as number) >= 1 &&
       (month as number) >= 1 &&
@@ -38,8 +39,8 @@ export const cursorPart = {
       (minute as number) <= 59 &&
       (second as number) <= 59 &&
       (offH as number) <= 15 &&
-      Number(offM) <= 59 &&
-      Number(offS) <= 59
+      (offM as number) <= 59 &&
+      (offS as number) <= 59
     );
   },
   uuid: (s: string): boolean => UUID.test(s),
