@@ -12,6 +12,7 @@ import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { LoginLimiter } from './modules/auth/auth.limiter.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
+import { StreamQuota } from './modules/auth/auth.streams.ts';
 import { AccessTokens, hasScopes } from './modules/auth/auth.tokens.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { sseRoutes } from './modules/events/sse.routes.ts';
@@ -93,8 +94,12 @@ export function createApp(deps: AppDeps): {
   });
 
   const miner = new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000);
+  // One count of a user's SSE streams and WebSockets in this worker.
+  const streams = new StreamQuota(config.STREAMS_MAX_PER_USER);
   const live = createLiveUpdates({
     tokens,
+    streams,
+    allowedOrigins: config.WS_ALLOWED_ORIGINS,
     miner,
     log: deps.log,
     pushIntervalMs: config.STATS_PUSH_INTERVAL_MS,
@@ -151,7 +156,7 @@ export function createApp(deps: AppDeps): {
     }),
     ...projectsRoutes(projects, tokens),
     ...vfsRoutes({ vfs, projects, tokens, config }),
-    ...sseRoutes({ events, projects, tokens, config, log: deps.log }),
+    ...sseRoutes({ events, projects, tokens, streams, config, log: deps.log }),
     ...workflowRoutes(workflows, tokens),
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));

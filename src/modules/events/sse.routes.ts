@@ -3,7 +3,8 @@ import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import type { RouteSpec } from '../../http/routes.ts';
 import type { Logger } from '../../log.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import type { StreamQuota } from '../auth/auth.streams.ts';
+import { type AccessTokens, type AuthUser, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { ProjectsService } from '../projects/projects.service.ts';
 import type { EventsService } from './events.service.ts';
 import { serveEventStream } from './sse.stream.ts';
@@ -12,6 +13,7 @@ export interface SseDeps {
   events: EventsService;
   projects: ProjectsService;
   tokens: AccessTokens;
+  streams: StreamQuota;
   config: Config;
   log: Logger;
 }
@@ -47,7 +49,7 @@ function lastEventId(req: Request): number | undefined {
   return Number(raw.trim());
 }
 
-export function sseRoutes({ events, projects, tokens, config, log }: SseDeps): RouteSpec[] {
+export function sseRoutes({ events, projects, tokens, streams, config, log }: SseDeps): RouteSpec[] {
   return [
     {
       method: 'get',
@@ -89,21 +91,29 @@ export function sseRoutes({ events, projects, tokens, config, log }: SseDeps): R
       handler: async (req, res) => {
         const projectId = String(req.params.id);
         const after = lastEventId(req);
-        await projects.getOwned((req.user as { id: string }).id, projectId);
+        const user = req.user as AuthUser;
+        await projects.getOwned(user.id, projectId);
         if (req.method === 'HEAD') {
           // express serves HEAD from GET routes; a stream with no body would never end.
           res.status(200).type('text/event-stream; charset=utf-8').end();
           return;
         }
-        await serveEventStream(req, res, {
-          events,
-          projectId,
-          lastEventId: after,
-          heartbeatMs: config.SSE_HEARTBEAT_MS,
-          retryMs: config.SSE_RETRY_MS,
-          maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
-          log,
-        });
+        const release = streams.acquire(user.id);
+        try {
+          await serveEventStream(req, res, {
+            events,
+            projectId,
+            lastEventId: after,
+            heartbeatMs: config.SSE_HEARTBEAT_MS,
+            retryMs: config.SSE_RETRY_MS,
+            maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+            // The stream may not outlive the token that opened it: the client reconnects with a fresh one.
+            endAt: user.expiresAt,
+            log,
+          });
+        } finally {
+          release();
+        }
       },
     },
   ];

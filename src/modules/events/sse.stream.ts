@@ -10,6 +10,8 @@ export interface StreamOptions {
   heartbeatMs: number;
   retryMs: number;
   maxBufferBytes: number;
+  /** When the stream ends by itself (ms since the epoch): the access token's expiry. */
+  endAt?: number;
   log: Logger;
 }
 
@@ -59,11 +61,13 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
   let again = false;
   let closed = false;
   let heartbeat: NodeJS.Timeout | undefined;
+  let expiry: NodeJS.Timeout | undefined;
 
   const close = () => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
+    clearTimeout(expiry);
     unsubscribe();
   };
 
@@ -187,6 +191,18 @@ export function serveEventStream(req: Request, res: Response, opts: StreamOption
 
   // Subscribe before reading the log: whatever commits meanwhile is either read or offered.
   const unsubscribe = events.subscribe(projectId, sink);
+
+  if (opts.endAt !== undefined) {
+    // The token that opened the stream has expired: end it, so the client reconnects with a
+    // fresh token and resumes by Last-Event-ID.
+    const ms = Math.min(2 ** 31 - 1, Math.max(0, opts.endAt - Date.now()));
+    expiry = setTimeout(() => {
+      if (closed) return;
+      close();
+      res.end();
+    }, ms);
+    expiry.unref();
+  }
 
   return new Promise<void>((resolve) => {
     res.once('close', () => {

@@ -3,12 +3,17 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../log.ts';
 import type { MinerEvent } from '../../miner/protocol.ts';
-import type { AccessTokens } from '../auth/auth.tokens.ts';
+import type { StreamQuota } from '../auth/auth.streams.ts';
+import type { AccessTokens, AuthUser } from '../auth/auth.tokens.ts';
 import { hasScopes } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
 
 export interface LiveOptions {
   tokens: AccessTokens;
+  /** The user's open SSE streams and WebSockets in this worker. */
+  streams: StreamQuota;
+  /** Origins besides the request's own that may open /ws (comma-separated). */
+  allowedOrigins: string;
   miner: MinerClient;
   log: Logger;
   pushIntervalMs: number;
@@ -21,12 +26,27 @@ const SLOW_BYTES = 64 * 1024;
 const DROP_BYTES = 1024 * 1024;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-function reject(socket: Duplex, status: 401 | 403 | 404, reason: string): void {
-  const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[status];
+type Refusal = 401 | 403 | 404 | 429;
+
+function reject(socket: Duplex, status: Refusal, reason: string): void {
+  const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' }[status];
+  const retry = status === 429 ? 'Retry-After: 5\r\n' : '';
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\n${retry}Connection: close\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
   );
 }
+
+/** The origin of an `Origin` header (scheme://host[:port]), or undefined when it is not a URL. */
+function originOf(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+// The close code a client gets when its access token expires: reconnect with a fresh one.
+const TOKEN_EXPIRED = 4401;
 
 /** The access token, from `?token=` or a `Sec-WebSocket-Protocol` entry shaped like a JWT. */
 function tokenOf(req: IncomingMessage): string | undefined {
@@ -53,6 +73,12 @@ export function createLiveUpdates(opts: LiveOptions) {
     handleProtocols: (protocols) => [...protocols].find((p) => !JWT_SHAPE.test(p)) ?? false,
   });
   const alive = new WeakMap<WebSocket, boolean>();
+  const allowed = new Set(
+    opts.allowedOrigins
+      .split(',')
+      .map((o) => originOf(o.trim())?.origin)
+      .filter((o): o is string => Boolean(o)),
+  );
 
   const send = (ws: WebSocket, message: string, periodic: boolean) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -104,27 +130,61 @@ export function createLiveUpdates(opts: LiveOptions) {
       .catch(() => undefined);
   });
 
-  /** Why an upgrade request is refused, checked before the handshake; undefined to accept it. */
-  const refuse = (req: IncomingMessage): [401 | 403 | 404, string] | undefined => {
+  /**
+   * A browser always sends `Origin`; one from another site is refused (cross-site WebSocket
+   * hijacking with a token the page got hold of). Clients that are not browsers send none.
+   */
+  const crossOrigin = (req: IncomingMessage): boolean => {
+    const header = req.headers.origin;
+    if (header === undefined) return false;
+    const origin = originOf(header);
+    if (!origin || origin.origin === 'null') return true;
+    if (allowed.has(origin.origin)) return false;
+    return origin.host.toLowerCase() !== String(req.headers.host ?? '').toLowerCase();
+  };
+
+  /** Who opens the socket, checked before the handshake; a refusal otherwise. */
+  const admit = (req: IncomingMessage): AuthUser | [Refusal, string] => {
     if ((req.url ?? '').split('?')[0] !== '/ws') return [404, 'not found'];
+    if (crossOrigin(req)) return [403, 'this origin may not open a WebSocket here'];
     const token = tokenOf(req);
     if (!token) return [401, 'an access token is required'];
-    let scopes: string[];
+    let user: AuthUser;
     try {
-      scopes = opts.tokens.verify(token).scopes;
+      user = opts.tokens.verify(token);
     } catch {
       return [401, 'the access token is invalid'];
     }
-    return hasScopes(scopes, ['miner:read']) ? undefined : [403, 'this requires the scope miner:read'];
+    return hasScopes(user.scopes, ['miner:read']) ? user : [403, 'this requires the scope miner:read'];
   };
 
   return {
     /** The 'upgrade' handler for every HTTP/1.1 listener. */
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       socket.on('error', () => socket.destroy());
-      const refusal = refuse(req);
-      if (refusal) reject(socket, refusal[0], refusal[1]);
-      else wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      const user = admit(req);
+      if (Array.isArray(user)) {
+        reject(socket, user[0], user[1]);
+        return;
+      }
+      const release = opts.streams.tryAcquire(user.id);
+      if (!release) {
+        reject(socket, 429, 'too many event streams and WebSockets open for this user');
+        return;
+      }
+      // The socket closes whether or not the handshake completes: the slot is always returned.
+      socket.once('close', release);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // The socket may not outlive the token that opened it.
+        const ms = Math.min(2 ** 31 - 1, Math.max(0, user.expiresAt - Date.now()));
+        const expiry = setTimeout(() => ws.close(TOKEN_EXPIRED, 'access token expired'), ms);
+        expiry.unref();
+        ws.once('close', () => {
+          clearTimeout(expiry);
+          release();
+        });
+        wss.emit('connection', ws, req);
+      });
     },
 
     clients(): number {
