@@ -77,6 +77,7 @@ servers = new HttpServers(
     keepAliveTimeoutMs: cfg.KEEP_ALIVE_TIMEOUT_MS,
     headersTimeoutMs: cfg.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: cfg.REQUEST_TIMEOUT_MS,
+    bodyIdleTimeoutMs: cfg.BODY_IDLE_TIMEOUT_MS,
     maxHeaderSize: cfg.MAX_HEADER_SIZE,
     h2MaxConcurrentStreams: cfg.H2_MAX_CONCURRENT_STREAMS,
     h2MaxSessionMemoryMb: cfg.H2_MAX_SESSION_MEMORY_MB,

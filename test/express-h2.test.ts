@@ -111,6 +111,7 @@ before(async () => {
       keepAliveTimeoutMs: 5000,
       headersTimeoutMs: 5000,
       requestTimeoutMs: 10_000,
+      bodyIdleTimeoutMs: 10_000,
       maxHeaderSize: 16384,
       h2MaxConcurrentStreams: 100,
       h2MaxSessionMemoryMb: 10,

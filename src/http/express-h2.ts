@@ -21,6 +21,12 @@ const CONNECTION_SPECIFIC = new Set([
   'upgrade',
 ]);
 
+const ignore = () => undefined;
+
+function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}
+
 function withPrototype<T extends object>(proto: T, methods: object, app: Express): T {
   const descriptors = Object.getOwnPropertyDescriptors(methods);
   return Object.create(proto, {
@@ -67,6 +73,14 @@ export function createH2Handler(app: Express): (req: Http2ServerRequest, res: Ht
     ) {
       headers['transfer-encoding'] = 'chunked';
     }
+    // node:http2 ends a reset stream's request like a complete one (push(null) on close), so a
+    // cancelled upload would look finished to whoever reads it. Like node:http does for
+    // HTTP/1.1, an abort before the body ended destroys the request with an error instead.
+    req.once('aborted', () => {
+      if (!req.readableEnded) req.destroy(abortedError());
+    });
+    // node:http emits a request's errors only to listeners; so does this adapter.
+    req.on('error', ignore);
     (view as unknown as { handle(req: unknown, res: unknown): void }).handle(req, res);
   };
 }

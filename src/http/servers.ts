@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
+import { AppError, toProblem } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createH2Handler } from './express-h2.ts';
 
@@ -15,6 +16,8 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** A request body that sends nothing for this long is cut off (both protocols). */
+  bodyIdleTimeoutMs: number;
   maxHeaderSize: number;
   h2MaxConcurrentStreams: number;
   h2MaxSessionMemoryMb: number;
@@ -46,7 +49,11 @@ export class HttpServers {
   constructor(app: Express, opts: ServerOptions, log: Logger) {
     this.#opts = opts;
     this.#log = log;
-    const onH2 = createH2Handler(app);
+    const h2 = createH2Handler(app);
+    const onH2 = (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      this.#limitH2Body(req, res);
+      h2(req, res);
+    };
     const onH1 = (req: IncomingMessage, res: ServerResponse) => {
       // While draining, every response tells the client to open its next connection elsewhere.
       if (this.#draining) res.shouldKeepAlive = false;
@@ -146,6 +153,47 @@ export class HttpServers {
     if (session.closed || session.destroyed) return;
     session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
     setTimeout(() => session.close(), DRAIN_GRACE_MS).unref();
+  }
+
+  /**
+   * headersTimeout/requestTimeout are HTTP/1.1 only; node:http2 has no per-stream deadline. A
+   * request body must end within REQUEST_TIMEOUT_MS and never pause longer than
+   * BODY_IDLE_TIMEOUT_MS, else the client gets 408 (or, when the answer already started, a
+   * reset) and whoever reads the body sees it break off: the gateway aborts its upstream request
+   * and gives the connection back to its pool, and the stream's buffers are freed.
+   */
+  #limitH2Body(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const stream = req.stream;
+    if (stream.endAfterHeaders) return;
+    const expire = () => {
+      done();
+      if (req.readableEnded || stream.destroyed) return;
+      const finish = () => {
+        req.destroy(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      };
+      if (res.headersSent) {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        finish();
+        return;
+      }
+      const err = new AppError('REQUEST_TIMEOUT', {
+        detail: 'The request body did not arrive in time.',
+      });
+      const id = (req as unknown as { id?: string }).id ?? '';
+      res.writeHead(408, { 'content-type': 'application/problem+json; charset=utf-8' });
+      res.end(JSON.stringify(toProblem(err, req.url, id)), finish);
+    };
+    const deadline = setTimeout(expire, this.#opts.requestTimeoutMs);
+    // Counts frames both ways; a body that has arrived disarms it below.
+    stream.setTimeout(this.#opts.bodyIdleTimeoutMs, expire);
+    const done = () => {
+      clearTimeout(deadline);
+      stream.setTimeout(0);
+      stream.off('timeout', expire);
+    };
+    stream.once('end', done);
+    stream.once('close', done);
   }
 
   #sniff(socket: net.Socket): void {

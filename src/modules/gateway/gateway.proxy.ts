@@ -115,6 +115,10 @@ export async function proxy(
     if (!res.writableFinished) controller.abort();
   };
   res.once('close', onClose);
+  // A request that breaks off (reset, timed out) aborts the upstream's copy, which must never
+  // look complete to the upstream.
+  const onRequestError = () => controller.abort();
+  req.once('error', onRequestError);
   const method = req.method;
   const bodyful = hasBody(req);
   const mayRetry = !bodyful && policy.methods.has(method);
@@ -200,6 +204,7 @@ export async function proxy(
     throw err;
   } finally {
     res.off('close', onClose);
+    req.off('error', onRequestError);
   }
 }
 
