@@ -292,7 +292,8 @@ export function requestArb(op: Operation, known: Known, token: string): fc.Arbit
         fc.option(
           fc.oneof(
             fromSchema(p.schema, known, p.name).map((v) =>
-              typeof v === 'string' ? v : (JSON.stringify(v) ?? ''),
+              // Kept under MAX_HEADER_SIZE: an over-long URL is the HTTP parser's 431, not the app's.
+              (typeof v === 'string' ? v : (JSON.stringify(v) ?? '')).slice(0, 500),
             ),
             p.name === 'cursor' ? cursorArb : shortHostile,
           ),
@@ -378,6 +379,23 @@ export const cursorArb: fc.Arbitrary<string> = fc.oneof(
 // ---------------------------------------------------------------- clients
 
 const TIMEOUT_MS = 20_000;
+// RFC 9113 §7 error codes, by number.
+const RST_NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
 
 /** HTTP/1.1 and HTTP/2 clients that stop reading an event stream once its head arrived. */
 export class FuzzClients {
@@ -394,8 +412,18 @@ export class FuzzClients {
     this.#agent = new Agent({ connect: { ca }, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
   }
 
-  send(protocol: 'h1' | 'h2', req: FuzzRequest): Promise<FuzzReply> {
-    return protocol === 'h1' ? this.#h1(req) : this.#h2(req);
+  async send(protocol: 'h1' | 'h2', req: FuzzRequest): Promise<FuzzReply> {
+    if (protocol === 'h1') return this.#h1(req);
+    try {
+      return await this.#h2(req);
+    } catch (err) {
+      // A session whose unread upload data passed H2_MAX_SESSION_MEMORY_MB refuses new streams
+      // (nghttp2's guard, not an answer of the app's): ask again on a fresh session.
+      if (!/ENHANCE_YOUR_CALM|REFUSED_STREAM/.test(String((err as Error).message))) throw err;
+      this.#session?.destroy();
+      this.#session = undefined;
+      return this.#h2(req);
+    }
   }
 
   async #h1(req: FuzzRequest): Promise<FuzzReply> {
@@ -441,9 +469,13 @@ export class FuzzClients {
         }
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
+      stream.on('close', () => {
         clearTimeout(timer);
-        resolve({ status, headers, body: Buffer.concat(chunks) });
+        if (status > 0) resolve({ status, headers, body: Buffer.concat(chunks) });
+        else
+          reject(
+            new Error(`the stream closed without an answer: ${RST_NAMES[stream.rstCode] ?? stream.rstCode}`),
+          );
       });
       stream.on('error', (err) => {
         clearTimeout(timer);
