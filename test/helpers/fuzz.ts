@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { Agent, request } from 'undici';
 
@@ -397,6 +398,16 @@ const RST_NAMES = [
   'HTTP_1_1_REQUIRED',
 ];
 
+// The fuzzer may ask for compression (`accept-encoding: *`); bodies are checked decoded.
+function decoded(res: FuzzReply): FuzzReply {
+  const encoding = String(res.headers['content-encoding'] ?? '');
+  if (res.body.length === 0) return res;
+  if (encoding === 'gzip') return { ...res, body: zlib.gunzipSync(res.body) };
+  if (encoding === 'br') return { ...res, body: zlib.brotliDecompressSync(res.body) };
+  if (encoding === 'deflate') return { ...res, body: zlib.inflateSync(res.body) };
+  return res;
+}
+
 /** HTTP/1.1 and HTTP/2 clients that stop reading an event stream once its head arrived. */
 export class FuzzClients {
   readonly #agent: Agent;
@@ -413,6 +424,10 @@ export class FuzzClients {
   }
 
   async send(protocol: 'h1' | 'h2', req: FuzzRequest): Promise<FuzzReply> {
+    return decoded(await this.#send(protocol, req));
+  }
+
+  async #send(protocol: 'h1' | 'h2', req: FuzzRequest): Promise<FuzzReply> {
     if (protocol === 'h1') return this.#h1(req);
     try {
       return await this.#h2(req);
