@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import express from 'express';
+import pg from 'pg';
 import { requestContext } from '../src/http/context.ts';
 import { errorHandler } from '../src/http/problem.ts';
 import { createLogger } from '../src/log.ts';
@@ -11,6 +12,7 @@ import { H1Client, H2Client, h2once, type Reply } from './helpers/clients.ts';
 import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
 import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
+import { newUser } from './helpers/workspace.ts';
 
 let cluster: RunningCluster;
 let db: TestDatabase;
@@ -331,6 +333,65 @@ describe('GET /api/ready', () => {
       typeof (res.json().checks as { database: { latencyMs: unknown } }).database.latencyMs,
       'number',
     );
+  });
+});
+
+describe('a worker whose every pooled connection is in use', () => {
+  it('when /api/ready is asked, then it stays ready and requests get DATABASE_BUSY, not an outage', async () => {
+    // One worker with two pooled clients; two project creations wait on a row lock held from
+    // outside, so both clients are taken while the database itself answers.
+    const busy = await startCluster({
+      workers: 1,
+      env: { DATABASE_URL: db.url, JWT_SECRET, PG_POOL_TOTAL: '2', PG_CONNECT_TIMEOUT_MS: '2000' },
+    });
+    killOnExit(busy);
+    const locker = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await watcher.connect();
+    try {
+      const user = await newUser(h1, busy.http);
+      await locker.query('BEGIN');
+      await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.id]);
+      const h2 = new H2Client(busy.http);
+      const create = (name: string) =>
+        h2.request('/api/projects', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name }),
+        });
+      const held = [create('held-1'), create('held-2')];
+      // Asked outside the locker's transaction: pg_stat_activity is one snapshot per transaction.
+      const waiting = async () =>
+        (
+          await watcher.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+          )
+        ).rows[0]?.n ?? 0;
+      for (let i = 0; i < 200 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(await waiting(), 2, 'both pooled clients wait on the lock');
+
+      const ready = await h1.request(`${busy.http}/api/ready`);
+      assert.equal(ready.status, 200, ready.text());
+      assert.deepEqual(ready.json().checks, { database: { ok: true, busy: true }, draining: false });
+      const me = await h1.request(`${busy.http}/api/projects`, {
+        headers: { authorization: `Bearer ${user.token}` },
+      });
+      assertProblem(me, 503, 'DATABASE_BUSY');
+
+      await locker.query('COMMIT');
+      for (const res of await Promise.all(held)) assert.equal(res.status, 201, res.text());
+      await h2.close();
+      // Busy was never taken for down: the next request is served at once.
+      const after = await h1.request(`${busy.http}/api/projects`, {
+        headers: { authorization: `Bearer ${user.token}` },
+      });
+      assert.equal(after.status, 200, after.text());
+    } finally {
+      await locker.end();
+      await watcher.end();
+      assert.equal(await busy.stop(), 0);
+    }
   });
 });
 

@@ -83,8 +83,14 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
           const latencyMs = Math.round((performance.now() - started) * 100) / 100;
           checks.database = inspect ? { ok: true, latencyMs } : { ok: true };
         } catch (err) {
-          ok = false;
-          checks.database = inspect ? { ok: false, error: (err as Error).message } : { ok: false };
+          // Every pooled client in use: the database answers, this worker is only busy. Taking it
+          // out of rotation for that would move its load onto the others (issue 11).
+          if (err instanceof AppError && err.code === 'DATABASE_BUSY') {
+            checks.database = { ok: true, busy: true };
+          } else {
+            ok = false;
+            checks.database = inspect ? { ok: false, error: (err as Error).message } : { ok: false };
+          }
         }
         const draining = deps.draining();
         checks.draining = draining;
