@@ -27,6 +27,76 @@ function abortedError(): Error {
   return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 }
 
+interface PingBatch {
+  inFlight: boolean;
+  next: (() => void)[];
+}
+const pingBatches = new WeakMap<http2.Http2Session, PingBatch>();
+
+function sendPing(session: http2.Http2Session, batch: PingBatch): void {
+  const waiting = batch.next;
+  batch.next = [];
+  batch.inFlight = true;
+  const settle = () => {
+    batch.inFlight = false;
+    for (const fn of waiting) fn();
+    if (batch.next.length > 0) sendPing(session, batch);
+  };
+  let sent = false;
+  try {
+    sent = session.ping(settle);
+  } catch {
+    // a destroyed session: its streams are gone, which the callers check
+  }
+  if (!sent) setImmediate(settle);
+}
+
+/**
+ * Runs `fn` once the peer has acknowledged a PING sent after this call: whatever the peer sent
+ * before that (a RST_STREAM included) has been read by then, as TCP keeps the order. One PING
+ * in flight per session serves every stream waiting when it was sent.
+ */
+function afterPeerCaughtUp(session: http2.Http2Session, fn: () => void): void {
+  let batch = pingBatches.get(session);
+  if (!batch) {
+    batch = { inFlight: false, next: [] };
+    pingBatches.set(session, batch);
+  }
+  batch.next.push(fn);
+  if (!batch.inFlight) sendPing(session, batch);
+}
+
+/**
+ * node's own http2 client cancels an open upload (`req.close()`) by ending the stream first
+ * (END_STREAM) and sending RST_STREAM in a later write, so the server reads a complete body and
+ * only then the reset; any client may do the same. The body's end is therefore passed on only
+ * once the client has acknowledged a PING sent after END_STREAM arrived; a reset read before
+ * that makes the request break off (below) instead of ending. Costs one round trip per request
+ * body, never for a request whose HEADERS carried END_STREAM.
+ */
+function holdEndUntilConfirmed(req: Http2ServerRequest): void {
+  const session = req.stream.session;
+  // Reset before it was dispatched (frames that arrived together are read in one go): the
+  // request is over before anyone reads it.
+  if (!session || req.stream.rstCode) {
+    req.destroy(abortedError());
+    return;
+  }
+  const push = req.push;
+  let held = false;
+  req.push = function (this: Http2ServerRequest, chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk !== null) return push.call(this, chunk, encoding);
+    if (held) return false;
+    held = true;
+    afterPeerCaughtUp(session, () => {
+      if (req.destroyed) return;
+      if (req.aborted || (req.stream.rstCode ?? 0) !== 0) req.destroy(abortedError());
+      else push.call(req, null);
+    });
+    return false;
+  };
+}
+
 function withPrototype<T extends object>(proto: T, methods: object, app: Express): T {
   const descriptors = Object.getOwnPropertyDescriptors(methods);
   return Object.create(proto, {
@@ -73,6 +143,7 @@ export function createH2Handler(app: Express): (req: Http2ServerRequest, res: Ht
     ) {
       headers['transfer-encoding'] = 'chunked';
     }
+    if (!req.stream.endAfterHeaders) holdEndUntilConfirmed(req);
     // node:http2 ends a reset stream's request like a complete one (push(null) on close), so a
     // cancelled upload would look finished to whoever reads it. Like node:http does for
     // HTTP/1.1, an abort before the body ended destroys the request with an error instead.

@@ -192,7 +192,9 @@ export class HttpServers {
       stream.setTimeout(0);
       stream.off('timeout', expire);
     };
-    stream.once('end', done);
+    // The request's end, not the stream's: express-h2 holds it until the client confirmed it
+    // did not reset the stream, and a client that never confirms is cut off like a stalled one.
+    req.once('end', done);
     stream.once('close', done);
   }
 

@@ -92,6 +92,27 @@ function relay(body: Readable, res: Response, signal: AbortSignal): Promise<Outc
   });
 }
 
+/**
+ * The request body for undici. An iterator, not the request itself: undici destroys a body
+ * stream it gives up on, which for the client's request would also drop the client's
+ * connection. With a content-length, the chunk that completes the body waits for the request's
+ * end, because an upstream takes its last byte as a complete request while an HTTP/2 upload is
+ * only known not to be cancelled at its end (express-h2.ts); without one, undici ends the chunked
+ * body (or sends `content-length: 0`) only at that end.
+ */
+async function* requestBody(req: Request): AsyncGenerator<Buffer> {
+  const header = req.headers['content-length'];
+  const length = header === undefined ? Number.POSITIVE_INFINITY : Number(header);
+  let seen = 0;
+  let last: Buffer | undefined;
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    seen += chunk.length;
+    if (seen < length) yield chunk;
+    else last = last ? Buffer.concat([last, chunk]) : chunk;
+  }
+  if (last) yield last;
+}
+
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 /**
@@ -119,6 +140,12 @@ export async function proxy(
   // look complete to the upstream.
   const onRequestError = () => controller.abort();
   req.once('error', onRequestError);
+  // Broke off while earlier middleware ran: nothing to forward, and no upstream failure either.
+  if (req.errored) {
+    res.off('close', onClose);
+    req.off('error', onRequestError);
+    return;
+  }
   const method = req.method;
   const bodyful = hasBody(req);
   const mayRetry = !bodyful && policy.methods.has(method);
@@ -152,9 +179,7 @@ export async function proxy(
           method: method as Dispatcher.HttpMethod,
           path: target.path,
           headers: target.headers,
-          // An iterator, not the request itself: undici destroys a body stream it gives up
-          // on, which for the client's request would also drop the client's connection.
-          body: bodyful ? (req.iterator({ destroyOnReturn: false }) as unknown as Readable) : undefined,
+          body: bodyful ? (requestBody(req) as unknown as Readable) : undefined,
           signal,
         });
       } catch (err) {
