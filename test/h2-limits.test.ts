@@ -514,3 +514,111 @@ describe('a complete HTTP/2 upload', () => {
     }
   });
 });
+
+// --- MAX_HEADER_SIZE (16 KB here, the default) on every listener.
+const MAX_HEADER_SIZE = 16_384;
+
+/** Header sets whose list size (name + value + 32 per field) crosses MAX_HEADER_SIZE. */
+const oversized: [string, Record<string, string | string[]>][] = [
+  ['one 20 KB field', { 'x-big': 'a'.repeat(20_000) }],
+  [
+    '100 fields of 2 KB',
+    Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`x-h${i}`, 'a'.repeat(2000)])),
+  ],
+  [
+    '100 cookie crumbs of 2 KB',
+    { cookie: Array.from({ length: 100 }, (_, i) => `c${i}=${'a'.repeat(2000)}`) },
+  ],
+  // HPACK sends a repeated field as one table index each: small on the wire, large in memory.
+  ['one 2 KB field repeated 100 times', { 'x-rep': Array.from({ length: 100 }, () => 'a'.repeat(2000)) }],
+];
+
+function h2Get(
+  session: http2.ClientHttp2Session,
+  headers: Record<string, string | string[]>,
+): Promise<{ status: number; type: string; body: string; error?: string }> {
+  return new Promise((resolve) => {
+    const stream = session.request({ ':path': '/api/health', ...headers });
+    let status = 0;
+    let type = '';
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      type = String(h['content-type'] ?? '');
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', (e) =>
+      resolve({ status, type, body: '', error: `${(e as { code?: string }).code} ${stream.rstCode}` }),
+    );
+    stream.on('close', () => resolve({ status, type, body: Buffer.concat(chunks).toString() }));
+  });
+}
+
+// node's client refuses to send a header block over 64 KB unless told otherwise.
+const bigHeaderListeners = () => [
+  { name: 'h2c', connect: () => http2.connect(cluster.http, { maxSendHeaderBlockLength: 1 << 24 }) },
+  {
+    name: 'TLS h2',
+    connect: () => http2.connect(cluster.https, { ca: cluster.ca, maxSendHeaderBlockLength: 1 << 24 }),
+  },
+];
+
+describe('MAX_HEADER_SIZE', () => {
+  for (const { name, connect } of bigHeaderListeners()) {
+    it(`refuses every header list over the limit (${name})`, async () => {
+      for (const [what, headers] of oversized) {
+        const session = connect();
+        session.on('error', () => undefined);
+        try {
+          // The first stream of a connection comes before the client acknowledged the server's
+          // SETTINGS, when node:http2 does not apply maxHeaderListSize yet: ferrite answers 431.
+          const first = await h2Get(session, headers);
+          assert.equal(first.status, 431, `${what}: ${first.status} ${first.error ?? first.body}`);
+          assert.match(first.type, /^application\/problem\+json/);
+          assert.equal(JSON.parse(first.body).code, 'HEADERS_TOO_LARGE', what);
+          // Later, node:http2 resets such a stream itself (ENHANCE_YOUR_CALM), or ferrite answers.
+          const later = await h2Get(session, headers);
+          assert.ok(
+            later.status === 431 || later.error?.endsWith(` ${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}`),
+            `${what}, later stream: ${later.status} ${later.error ?? later.body}`,
+          );
+          const fine = await h2Get(session, { 'x-fine': 'a'.repeat(MAX_HEADER_SIZE - 1024) });
+          assert.equal(fine.status, 200, fine.body);
+        } finally {
+          session.destroy();
+        }
+      }
+    });
+  }
+
+  it('refuses a single 200 KB field on HTTP/2 (reset or 431), never answering 200', async () => {
+    for (const { connect } of bigHeaderListeners()) {
+      const session = connect();
+      session.on('error', () => undefined);
+      try {
+        const res = await h2Get(session, { 'x-big': 'a'.repeat(200_000) });
+        assert.ok(res.status === 431 || (res.status === 0 && res.error), `${res.status} ${res.body}`);
+      } finally {
+        session.destroy();
+      }
+    }
+  });
+
+  it('answers 431 on HTTP/1.1 over the same limit', async () => {
+    const client = new H1Client();
+    try {
+      for (const [what, headers] of oversized) {
+        const flat = Object.fromEntries(
+          Object.entries(headers).map(([k, v]) => [
+            k,
+            Array.isArray(v) ? v.join(k === 'cookie' ? '; ' : ', ') : v,
+          ]),
+        );
+        const res = await client.request(`${cluster.http}/api/health`, { headers: flat });
+        assert.equal(res.status, 431, what);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
-import { AppError, toProblem } from '../errors.ts';
+import { AppError, type ErrorCode, errorCodes, toProblem } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createH2Handler } from './express-h2.ts';
 
@@ -26,6 +26,23 @@ export interface ServerOptions {
 // How long a draining worker keeps answering on open connections before closing idle ones.
 const DRAIN_GRACE_MS = 500;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * An HTTP/2 header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2:
+ * name + value + 32 per field, pseudo-headers and each cookie crumb included). node:http2
+ * advertises the setting but does not enforce it: many fields, crumbs, or one field repeated
+ * (cheap on the wire through HPACK's table) all get through.
+ */
+function headerListSize(raw: string[]): number {
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) size += (raw[i] as string).length;
+  return size + (raw.length / 2) * 32;
+}
+
+function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
 
 /**
  * The worker's listeners. Cleartext (`HTTP_PORT`) serves HTTP/1.1 and h2c with prior knowledge
@@ -51,6 +68,15 @@ export class HttpServers {
     this.#log = log;
     const h2 = createH2Handler(app);
     const onH2 = (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      if (headerListSize(req.rawHeaders) > opts.maxHeaderSize) {
+        this.#refuseH2(
+          req,
+          res,
+          'HEADERS_TOO_LARGE',
+          `The request headers exceed ${opts.maxHeaderSize} bytes.`,
+        );
+        return;
+      }
       this.#limitH2Body(req, res);
       h2(req, res);
     };
@@ -153,6 +179,21 @@ export class HttpServers {
     if (session.closed || session.destroyed) return;
     session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
     setTimeout(() => session.close(), DRAIN_GRACE_MS).unref();
+  }
+
+  /** Answers an HTTP/2 request ferrite will not read with a problem, then closes its stream. */
+  #refuseH2(req: Http2ServerRequest, res: Http2ServerResponse, code: ErrorCode, detail: string): void {
+    const stream = req.stream;
+    const close = () => {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    };
+    if (stream.destroyed || res.headersSent) {
+      close();
+      return;
+    }
+    const body = JSON.stringify(toProblem(new AppError(code, { detail }), pathOnly(req.url), ''));
+    res.writeHead(errorCodes[code].status, { 'content-type': 'application/problem+json; charset=utf-8' });
+    res.end(body, close);
   }
 
   /**
