@@ -616,9 +616,22 @@ describe('MAX_HEADER_SIZE', () => {
         );
         const res = await client.request(`${cluster.http}/api/health`, { headers: flat });
         assert.equal(res.status, 431, what);
+        assert.match(String(res.headers['content-type']), /^application\/problem\+json/, what);
+        assert.equal(res.json().code, 'HEADERS_TOO_LARGE', what);
       }
     } finally {
       await client.close();
     }
+  });
+
+  it('answers a request line HTTP/1.1 cannot parse with 400 problem+json', async () => {
+    const socket = net.connect(Number(new URL(cluster.http).port), '127.0.0.1');
+    socket.end('GET /api/health HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n');
+    const chunks: Buffer[] = [];
+    for await (const c of socket) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('latin1');
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    assert.match(raw, /content-type: application\/problem\+json/i);
+    assert.equal(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).code, 'BAD_REQUEST');
   });
 });

@@ -39,6 +39,34 @@ function headerListSize(raw: string[]): number {
   return size + (raw.length / 2) * 32;
 }
 
+const CLIENT_ERRORS: Record<string, { code: ErrorCode; reason: string }> = {
+  HPE_HEADER_OVERFLOW: { code: 'HEADERS_TOO_LARGE', reason: 'Request Header Fields Too Large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'REQUEST_TIMEOUT', reason: 'Request Timeout' },
+};
+
+/**
+ * An HTTP/1.1 request Node's parser refused (headers over MAX_HEADER_SIZE, a malformed line, a
+ * timeout) gets the same problem+json as every other error, instead of Node's bare status line.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const { code, reason } = CLIENT_ERRORS[err.code ?? ''] ?? { code: 'BAD_REQUEST', reason: 'Bad Request' };
+  const body = JSON.stringify(
+    toProblem(new AppError(code, { detail: 'The request could not be read as HTTP/1.1.' }), '', ''),
+  );
+  socket.end(
+    `HTTP/1.1 ${errorCodes[code].status} ${reason}\r\n` +
+      'Content-Type: application/problem+json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // Nothing more will be read from it: gone once the answer is flushed.
+  socket.once('finish', () => socket.destroy());
+}
+
 function pathOnly(url: string): string {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
@@ -99,6 +127,7 @@ export class HttpServers {
       },
       onH1,
     );
+    this.h1.on('clientError', answerClientError);
     // The h1 server never listens itself; 'listening' starts Node's connection tracking,
     // which enforces headers/request timeouts and lets drain() close idle connections.
     this.h1.emit('listening');
@@ -142,6 +171,7 @@ export class HttpServers {
       secure.on('connection', (socket: net.Socket) => this.#track(socket));
       secure.on('session', (s) => this.#trackSession(s));
       secure.on('tlsClientError', () => undefined);
+      secure.on('clientError', answerClientError);
       this.secure = secure;
     }
   }
