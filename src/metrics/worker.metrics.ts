@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import client from 'prom-client';
 import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
+import { collectDefaultMetrics } from './event-loop.ts';
 
 /** The worker's metrics, all in prom-client's global registry and labelled with the worker id. */
 export function setupWorkerMetrics(workerId: string) {
@@ -9,7 +10,7 @@ export function setupWorkerMetrics(workerId: string) {
   // The event-loop delay monitor wakes each worker every `precision` ms. At 20 ms that was most of
   // an idle cluster's CPU (1.03 % of a core over 30 s vs 0.37-0.44 % at 100 ms, `npm run bench`
   // idle measurement); a stall still shows when it delays a sample, so long stalls are seen.
-  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  collectDefaultMetrics(registry, 100);
 
   const requestDuration = new client.Histogram({
     name: 'http_request_duration_seconds',
