@@ -325,7 +325,11 @@ function uploadHeaders(path: string, secure: boolean): Buffer {
 }
 
 describe("an HTTP/2 upload cancelled after END_STREAM (node's client: END_STREAM, then RST_STREAM)", () => {
-  for (const { name, connect } of listeners()) {
+  // Over h2c node's client writes its RST_STREAM before ferrite's PING can reach it. Over TLS the
+  // reset waits for the encrypted END_STREAM to flush and may trail the client's PING
+  // acknowledgement: on the wire that is a complete request cancelled afterwards, which no server
+  // can tell apart (1 run in 4 here). The raw-frame tests below pin the TLS case deterministically.
+  for (const { name, connect } of listeners().filter((l) => l.name === 'h2c')) {
     it(`never reaches the upstream complete when part of the body was sent (${name})`, async () => {
       const session = connect();
       session.on('error', () => undefined);
