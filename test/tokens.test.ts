@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
 import { AccessTokens, hasScopes } from '../src/modules/auth/auth.tokens.ts';
@@ -63,6 +64,53 @@ describe('access tokens with EdDSA', () => {
     const [h, , s] = token.split('.');
     const payload = Buffer.from(JSON.stringify({ sub: 'user-1', scope: 'admin' })).toString('base64url');
     rejects401(() => eddsa.verify(`${h}.${payload}.${s}`));
+  });
+});
+
+describe('verified tokens kept per worker', () => {
+  const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
+  const hs = () => new AccessTokens(parseConfig({ JWT_SECRET: SECRET }));
+
+  it('refuses a token it verified before once it has expired', async () => {
+    const tokens = hs();
+    // Valid for about one more second: exp lies 29 s back, inside the 30 s leeway.
+    const now = Math.floor(Date.now() / 1000);
+    const token = hs256(
+      { alg: 'HS256', typ: 'JWT', kid: 'ferrite-1' },
+      {
+        sub: randomUUID(),
+        scope: 'miner:read',
+        iat: now - 60,
+        exp: now - 29,
+        jti: 'j',
+        iss: 'ferrite',
+        aud: 'ferrite',
+      },
+      SECRET,
+    );
+    assert.equal(tokens.verify(token).scopes[0], 'miner:read');
+    await sleep(2100);
+    assert.throws(
+      () => tokens.verify(token),
+      (err) => err instanceof AppError && err.status === 401 && /expired/.test(err.message),
+    );
+  });
+
+  it('hands every request the same frozen user, so no route can change it for the next', async () => {
+    const tokens = hs();
+    const token = await tokens.issue({ id: randomUUID(), scopes: ['miner:read'] });
+    const first = tokens.verify(token);
+    assert.equal(tokens.verify(token), first);
+    assert.throws(() => first.scopes.push('admin'));
+    assert.deepEqual(tokens.verify(token).scopes, ['miner:read']);
+  });
+
+  it('still refuses a token differing from a verified one in its signature', async () => {
+    const tokens = hs();
+    const token = await tokens.issue({ id: randomUUID(), scopes: ['miner:read'] });
+    tokens.verify(token);
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    rejects401(() => tokens.verify(tampered));
   });
 });
 

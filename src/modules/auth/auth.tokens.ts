@@ -32,8 +32,22 @@ function unauthorized(detail: string): AppError {
   });
 }
 
+// Verified access tokens kept per worker: a client sends the same token on every request until
+// it expires, and verifying its signature again was ~14 % of a worker's CPU on /api/stats (issue
+// 12's profile). Only tokens that passed every check are kept, keyed by the whole token, and the
+// time checks (exp, nbf) are made again on each use. Oldest first out when full.
+const VERIFIED_MAX = 10_000;
+
+interface Verified {
+  user: AuthUser;
+  /** Seconds since the epoch, as in the claims. */
+  exp: number;
+  nbf: number | undefined;
+}
+
 /** Access tokens (JWT) signed and verified by the Rust addon, with one allowed algorithm and key id. */
 export class AccessTokens {
+  readonly #verified = new Map<string, Verified>();
   readonly #alg: JwtAlgorithm;
   readonly #signKey: string | Buffer;
   readonly #verifyKey: string | Buffer;
@@ -77,6 +91,27 @@ export class AccessTokens {
 
   /** Verifies signature, algorithm, key id, issuer, audience, expiry and nbf; any failure is a 401. */
   verify(token: string): AuthUser {
+    const known = this.#verified.get(token);
+    if (known) {
+      const now = Date.now() / 1000;
+      if (
+        known.exp + LEEWAY_SECONDS > now &&
+        (known.nbf === undefined || known.nbf <= now + LEEWAY_SECONDS)
+      ) {
+        return known.user;
+      }
+      // Expired or not yet valid: the full check below says which.
+      this.#verified.delete(token);
+    }
+    const verified = this.#verifyFully(token);
+    if (this.#verified.size >= VERIFIED_MAX) {
+      this.#verified.delete(this.#verified.keys().next().value as string);
+    }
+    this.#verified.set(token, verified);
+    return verified.user;
+  }
+
+  #verifyFully(token: string): Verified {
     let header: ReturnType<typeof decodeHeader>;
     try {
       header = decodeHeader(token);
@@ -121,7 +156,14 @@ export class AccessTokens {
     if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + LEEWAY_SECONDS)) {
       throw unauthorized('The access token is not valid yet.');
     }
-    return { id: sub, scopes: scope.split(' ').filter(Boolean), tokenId: jti, expiresAt: exp * 1000 };
+    // Shared by every request that presents this token: frozen, so none can change it for the rest.
+    const user: AuthUser = Object.freeze({
+      id: sub,
+      scopes: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
+      tokenId: jti,
+      expiresAt: exp * 1000,
+    });
+    return { user, exp, nbf: nbf as number | undefined };
   }
 }
 
