@@ -11,6 +11,8 @@ import { ROOT } from './service.ts';
 
 export interface Peer {
   origin: string;
+  /** `https://` origin serving TLS (h2 by ALPN), when the peer was asked to. */
+  tlsOrigin?: string;
   stop(): Promise<void>;
 }
 
@@ -47,8 +49,15 @@ function stopper(child: ChildProcess, dir: string): () => Promise<void> {
   };
 }
 
-/** Builds and starts bench/peers/go; `statsBody` is what ferrite's /api/stats answered. */
-export async function startGoPeer(secret: string, statsBody: Buffer): Promise<Peer | string> {
+/**
+ * Builds and starts bench/peers/go; `statsBody` is what ferrite's /api/stats answered. With `tls`
+ * (PEM file paths) it also listens with TLS, HTTP/2 by ALPN.
+ */
+export async function startGoPeer(
+  secret: string,
+  statsBody: Buffer,
+  tls?: { cert: string; key: string },
+): Promise<Peer | string> {
   if (!has('go')) return 'go is not installed (Debian golang-go)';
   const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-go-peer-'));
   const bin = path.join(dir, 'peer');
@@ -59,13 +68,19 @@ export async function startGoPeer(secret: string, statsBody: Buffer): Promise<Pe
   });
   await writeFile(path.join(dir, 'stats.json'), statsBody);
   const port = await freePort();
+  const tlsPort = tls ? await freePort() : undefined;
   const child = spawn(bin, [], {
-    env: { PORT: String(port), JWT_SECRET: secret, STATS_FILE: path.join(dir, 'stats.json') },
+    env: {
+      PORT: String(port),
+      JWT_SECRET: secret,
+      STATS_FILE: path.join(dir, 'stats.json'),
+      ...(tls ? { TLS_PORT: String(tlsPort), TLS_CERT: tls.cert, TLS_KEY: tls.key } : {}),
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const origin = `http://127.0.0.1:${port}`;
   await waitOk(`${origin}/api/health`);
-  return { origin, stop: stopper(child, dir) };
+  return { origin, ...(tls ? { tlsOrigin: `https://127.0.0.1:${tlsPort}` } : {}), stop: stopper(child, dir) };
 }
 
 /**
@@ -129,6 +144,38 @@ export function startNginxProxy(upstream: string): Promise<Peer | string> {
   }`,
     '/v1/task/ping',
   );
+}
+
+/**
+ * bench/peers/express.ts: the plain express 5 cluster (`workers` processes) with the compare
+ * routes; `statsBody` is what ferrite's /api/stats answered, `databaseUrl` the run's database.
+ */
+export async function startExpressPeer(
+  secret: string,
+  statsBody: Buffer,
+  databaseUrl: string,
+  workers: number,
+): Promise<Peer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferrite-express-peer-'));
+  await writeFile(path.join(dir, 'stats.json'), statsBody);
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/peers/express.ts')], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      WORKERS: String(workers),
+      JWT_SECRET: secret,
+      STATS_FILE: path.join(dir, 'stats.json'),
+      DATABASE_URL: databaseUrl,
+      // ferrite's default budget: PG_POOL_TOTAL (20) shared by the workers.
+      PG_POOL_SIZE: String(Math.max(2, Math.floor(20 / workers))),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitOk(`${origin}/api/health`);
+  return { origin, stop: stopper(child, dir) };
 }
 
 /** bench/peers/upstream.ts: answers every request after `delayMs`. */
