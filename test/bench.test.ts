@@ -221,3 +221,140 @@ describe('the median of repeated runs', () => {
     assert.throws(() => medianResult([]), RangeError);
   });
 });
+
+describe('the wrk report parser', () => {
+  const report = (latencyLines: string, tail: string) => `Running 5s test @ http://127.0.0.1:8080/api/health
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+${latencyLines}
+    Req/Sec    62.34k     3.21k   68.00k    80.00%
+  Latency Distribution
+     50%  812.00us
+     75%    1.12ms
+     90%    1.40ms
+     99%    2.51s
+  311234 requests in 5.00s, 45.67MB read
+${tail}Requests/sec:  62246.80
+Transfer/sec:      9.13MB
+`;
+
+  it('reads req/s, latency percentiles in us/ms/s, bytes and a clean run', async () => {
+    const { parseWrk, wrkTimeMs, wrkBytes } = await import('../bench/lib/wrk.ts');
+    const r = parseWrk(report('    Latency     1.02ms  345.12us   1.05m    89.12%', ''));
+    assert.equal(r.rps, 62246.8);
+    assert.equal(r.requests, 311234);
+    assert.deepEqual(r.latencyMs, { p50: 0.812, p90: 1.4, p99: 2510, p999: 63000, max: 63000 });
+    assert.equal(r.errors, 0);
+    assert.equal(r.timeouts, 0);
+    assert.equal(r.non2xx, 0);
+    assert.equal(r.bytesPerSec, 9.13 * 1024 * 1024);
+    assert.equal(r.statuses, undefined);
+    assert.equal(wrkTimeMs('250.00us'), 0.25);
+    assert.equal(wrkTimeMs('3.00s'), 3000);
+    assert.equal(wrkBytes('512.00B'), 512);
+    assert.equal(wrkBytes('1.50KB'), 1536);
+    assert.throws(() => wrkTimeMs('12 parsecs'));
+  });
+
+  it('reads socket errors, timeouts, non-2xx/3xx counts and the done() hook lines', async () => {
+    const { parseWrk } = await import('../bench/lib/wrk.ts');
+    const r = parseWrk(
+      report(
+        '    Latency     1.02ms  345.12us  12.34ms   89.12%',
+        '  Socket errors: connect 3, read 5, write 7, timeout 11\n  Non-2xx or 3xx responses: 4242\n',
+      ) + 'p99.9 4567\nstatus 404 300000\nstatus 500 11234\n',
+    );
+    assert.equal(r.errors, 15);
+    assert.equal(r.timeouts, 11);
+    assert.equal(r.non2xx, 4242);
+    assert.equal(r.latencyMs.p999, 4.567);
+    assert.equal(r.latencyMs.max, 12.34);
+    assert.deepEqual(r.statuses, { '404': 300000, '500': 11234 });
+  });
+
+  it('refuses output without a report', async () => {
+    const { parseWrk } = await import('../bench/lib/wrk.ts');
+    assert.throws(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused\n'), /Requests\/sec/);
+  });
+
+  it('counts what a scenario did not expect: exact statuses when counted, else the class', async () => {
+    const { wrkUnexpected } = await import('../bench/lib/wrk.ts');
+    const base = {
+      rps: 1,
+      latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
+      requests: 1000,
+      errors: 0,
+      timeouts: 0,
+      non2xx: 0,
+      bytesPerSec: 1,
+    };
+    // wrk's own count is of answers >= 400: all of them for a 404 or 401 scenario…
+    assert.equal(wrkUnexpected({ ...base, non2xx: 1000 }, [404]), 0);
+    assert.equal(wrkUnexpected({ ...base, non2xx: 990 }, [401]), 10);
+    // …none for 200 or 304; socket errors and timeouts always count.
+    assert.equal(wrkUnexpected({ ...base, non2xx: 0 }, [304]), 0);
+    assert.equal(wrkUnexpected({ ...base, non2xx: 5, errors: 2, timeouts: 1 }, [200]), 8);
+    // A counting run tells 404 from 500 and 304 from 200.
+    assert.equal(wrkUnexpected({ ...base, non2xx: 1000, statuses: { '404': 990, '500': 10 } }, [404]), 10);
+    assert.equal(wrkUnexpected({ ...base, statuses: { '304': 900, '200': 100 } }, [304]), 100);
+  });
+});
+
+describe('the compare table', () => {
+  it('renders medians, p99 and the ferrite ÷ Go and ferrite ÷ express ratios from a record', async () => {
+    const { compareSection, isCompareRecord } = await import('../bench/lib/compare-table.ts');
+    const cell = (rps: number, p99: number) => ({
+      median: {
+        rps,
+        latencyMs: { p50: 1, p90: 2, p99, p999: p99, max: p99 },
+        requests: rps * 5,
+        errors: 0,
+        timeouts: 0,
+        non2xx: 0,
+        bytesPerSec: 1,
+      },
+      runsRps: [rps, rps, rps],
+    });
+    const record = {
+      format: 2 as const,
+      date: '2026-12-01',
+      cores: 2,
+      node: 'v26.10.0',
+      load: { http1: 'wrk -t1 -c64 -d5s --latency', h2: 'h2load -D 5 -c10 -m10', runs: 3 },
+      before: {},
+      peers: [
+        { id: 'ferrite', label: 'ferrite' },
+        { id: 'express', label: 'express' },
+        { id: 'go', label: 'Go' },
+        { id: 'nginx', label: 'nginx' },
+      ],
+      scenarios: [
+        { name: 'health', label: '`health`', tool: 'wrk' },
+        { name: 'blocks', label: '`blocks`', tool: 'wrk' },
+      ],
+      cells: {
+        health: { ferrite: cell(30_000, 4.25), express: cell(60_000, 2), go: cell(50_000, 12.4) },
+        blocks: {
+          ferrite: cell(4_000, 40),
+          express: 'failed: answered 500, expected 200',
+          go: 'n/a: no driver',
+        },
+      },
+      notes: ['a note'],
+    };
+    assert.equal(isCompareRecord(record), true);
+    assert.equal(isCompareRecord({ date: '2026-11-26', before: {} }), false);
+    const md = compareSection(record);
+    assert.match(md, /wrk -t1 -c64 -d5s --latency/);
+    assert.match(md, /\| scenario \| ferrite \| express \| Go \| ferrite ÷ Go \| ferrite ÷ express \|/); // nginx measured nothing
+    assert.match(
+      md,
+      /\| `health` \| 30,000 · p99 4\.3 ms \| 60,000 · p99 2\.0 ms \| 50,000 · p99 12 ms \| 0\.60× \| 0\.50× \|/,
+    );
+    assert.match(
+      md,
+      /\| `blocks` \| 4,000 · p99 40 ms \| failed: answered 500, expected 200 \| n\/a: no driver \| – \| – \|/,
+    );
+    assert.match(md, /^- a note$/m);
+  });
+});
