@@ -259,10 +259,10 @@ Transfer/sec:      9.13MB
   it('reads socket errors, timeouts, non-2xx/3xx counts and the done() hook lines', async () => {
     const { parseWrk } = await import('../bench/lib/wrk.ts');
     const r = parseWrk(
-      report(
+      `${report(
         '    Latency     1.02ms  345.12us  12.34ms   89.12%',
         '  Socket errors: connect 3, read 5, write 7, timeout 11\n  Non-2xx or 3xx responses: 4242\n',
-      ) + 'p99.9 4567\nstatus 404 300000\nstatus 500 11234\n',
+      )}p99.9 4567\nstatus 404 300000\nstatus 500 11234\n`,
     );
     assert.equal(r.errors, 15);
     assert.equal(r.timeouts, 11);
