@@ -268,8 +268,19 @@ try {
 
   const wrkOpts = { threads, connections };
   const http1Label = `wrk -t${threads} -c${connections} -d${duration}s --latency`;
-  const failed = (r: LoadResult, bad: number, expect: number) =>
-    `failed: ${bad} answers not ${expect} (${r.errors} socket errors, ${r.timeouts} timeouts, ${r.non2xx} ≥ 400)`;
+  /** The median of a peer's runs, or why it failed: a wrong answer, or no answer at all. */
+  const cellOf = (
+    all: LoadResult[],
+    bad: (r: LoadResult) => number,
+    expect: number,
+  ): CompareCell | string => {
+    const median = medianResult(all);
+    const n = bad(median);
+    if (n > 0)
+      return `failed: ${n} answers not ${expect} (${median.errors} socket errors, ${median.timeouts} timeouts, ${median.non2xx} non-2xx)`;
+    if (all.some((r) => r.requests === 0)) return 'failed: a run completed no request';
+    return { median, runsRps: all.map((r) => r.rps) };
+  };
 
   for (const s of HTTP1) {
     if (!wantScenario(s.name)) continue;
@@ -352,12 +363,8 @@ try {
         );
       }
     }
-    for (const t of targets) {
-      const all = results.get(t.id) ?? [];
-      const median = medianResult(all);
-      const bad = wrkUnexpected(median, [s.expect]);
-      row[t.id] = bad > 0 ? failed(median, bad, s.expect) : { median, runsRps: all.map((r) => r.rps) };
-    }
+    for (const t of targets)
+      row[t.id] = cellOf(results.get(t.id) ?? [], (r) => wrkUnexpected(r, [s.expect]), s.expect);
   }
 
   // h2 over TLS, h2load: ferrite and Go (net/http negotiates h2 by ALPN).
@@ -385,12 +392,8 @@ try {
         );
       }
     }
-    for (const t of targets) {
-      const all = results.get(t.id) ?? [];
-      const median = medianResult(all);
-      const bad = unexpectedResponses(median, [200]);
-      row[t.id] = bad > 0 ? failed(median, bad, 200) : { median, runsRps: all.map((r) => r.rps) };
-    }
+    for (const t of targets)
+      row[t.id] = cellOf(results.get(t.id) ?? [], (r) => unexpectedResponses(r, [200]), 200);
   }
 
   // login needs a body per request: autocannon, with the lab scenario's connections.
@@ -408,12 +411,8 @@ try {
         say(`login · ${id} · run ${run}/${runs}: ${Math.round(r.rps)} req/s, p99 ${r.latencyMs.p99} ms`);
       }
     }
-    for (const id of targets) {
-      const all = results.get(id) ?? [];
-      const median = medianResult(all);
-      const bad = unexpectedResponses(median, login.expect);
-      row[id] = bad > 0 ? failed(median, bad, 200) : { median, runsRps: all.map((r) => r.rps) };
-    }
+    for (const id of targets)
+      row[id] = cellOf(results.get(id) ?? [], (r) => unexpectedResponses(r, login.expect), 200);
     row.go = "n/a: no argon2 in Go's standard library";
   }
 
