@@ -70,7 +70,13 @@ export function createApp(deps: AppDeps): {
         if (req.headers.upgrade) return false;
         // A partial body's byte ranges count the identity encoding (proxied 206 answers), and
         // 204/304 answers have no body to encode, whatever Content-Length an upstream sent.
-        if (res.getHeader('Content-Range') || res.statusCode === 204 || res.statusCode === 304) return false;
+        if (res.getHeader('Content-Range') || res.statusCode === 204) return false;
+        if (res.statusCode === 304) {
+          // A 304 carries the Vary its 200 would have (RFC 9110 §15.4.5), which the compressor
+          // adds only to what it encodes.
+          res.vary('Accept-Encoding');
+          return false;
+        }
         return compression.filter(req, res);
       },
     }),

@@ -138,7 +138,10 @@ describe('the miner, supervised once per host', () => {
         headers: { authorization: `Bearer ${control}`, 'if-none-match': String(a.headers.etag) },
       });
       assert.ok(b.status === 304 || b.headers.etag !== a.headers.etag, `got ${b.status}`);
-      if (b.status === 304) assert.equal(b.body.length, 0);
+      if (b.status === 304) {
+        assert.equal(b.body.length, 0);
+        assert.equal(b.headers.vary, a.headers.vary, 'a 304 varies as its 200 does');
+      }
     } finally {
       await client.close();
     }
