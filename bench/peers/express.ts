@@ -128,8 +128,6 @@ if (cluster.isPrimary) {
   app.get('/api/stats', authenticate, (req, res) => {
     res.set('ETag', statsEtag).set('Cache-Control', 'no-cache');
     if (req.fresh) {
-      // ferrite's 304 carries no Vary (its compression filter leaves 304s alone): same here.
-      res.removeHeader('Vary');
       res.status(304).end();
       return;
     }

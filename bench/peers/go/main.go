@@ -164,7 +164,6 @@ func main() {
 		h["Etag"] = []string{statsEtag}
 		h["Cache-Control"] = []string{"no-cache"}
 		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, statsEtag) {
-			delete(h, "Vary") // as ferrite's 304, which carries no Vary
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
