@@ -58,7 +58,13 @@ export class AppError extends Error {
 
   constructor(code: ErrorCode, options: AppErrorOptions = {}) {
     const entry = errorCodes[code];
+    // A client's error (4xx) is answered, never logged with a stack: capturing one 30 frames deep
+    // in express's middleware chain costs ~2.8 µs against ~0.55 µs without (issue 12,
+    // measured in one process). Server errors keep theirs.
+    const limit = Error.stackTraceLimit;
+    if (entry.status < 500) Error.stackTraceLimit = 0;
     super(options.detail ?? entry.title, { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = 'AppError';
     this.code = code;
     this.status = entry.status;
