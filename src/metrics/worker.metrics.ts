@@ -2,6 +2,7 @@ import type pg from 'pg';
 import client from 'prom-client';
 import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
 import { collectDefaultMetrics } from './event-loop.ts';
+import { type RequestSeries, requestSeries } from './request-series.ts';
 
 /** The worker's metrics, all in prom-client's global registry and labelled with the worker id. */
 export function setupWorkerMetrics(workerId: string) {
@@ -24,10 +25,7 @@ export function setupWorkerMetrics(workerId: string) {
     labelNames: ['method', 'route', 'status_code', 'protocol'] as const,
   });
 
-  const requestChildren = new Map<
-    string,
-    { duration: client.Histogram.Internal<string>; total: client.Counter.Internal }
-  >();
+  const requestChildren = new Map<string, RequestSeries>();
 
   // The gateway's (#6), under the names the seed's dashboards use.
   const upstreamRequests = new client.Counter({
@@ -93,16 +91,14 @@ export function setupWorkerMetrics(workerId: string) {
       },
       seconds: number,
     ) {
-      // prom-client hashes a label object on every call; the labelled children are cached per
-      // label set instead (a few hundred at most: routes are patterns, never raw URLs).
+      // One series per label set, a few hundred at most: routes are patterns, never raw URLs.
       const key = `${labels.method} ${labels.route} ${labels.status_code} ${labels.protocol}`;
-      let child = requestChildren.get(key);
-      if (!child) {
-        child = { duration: requestDuration.labels(labels), total: requestsTotal.labels(labels) };
-        requestChildren.set(key, child);
+      let series = requestChildren.get(key);
+      if (!series) {
+        series = requestSeries(requestDuration, requestsTotal, { ...labels });
+        requestChildren.set(key, series);
       }
-      child.duration.observe(seconds);
-      child.total.inc();
+      series.observe(seconds);
     },
     observeUpstream(
       labels: { upstream: string; method: string; status_class: string; outcome: string },
