@@ -9,8 +9,8 @@ import express, {
   type Router,
 } from 'express';
 import { AppError, errorCodes, PROBLEM_BASE } from '../errors.ts';
-import { lengthFirst } from './schema-guard.ts';
 import { textViolations } from './input.ts';
+import { lengthFirst } from './schema-guard.ts';
 
 type JsonSchema = Record<string, unknown>;
 
