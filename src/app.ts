@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { type Config, minerConfigured } from './config.ts';
 import type { Database } from './db/pool.ts';
 import { requestContext } from './http/context.ts';
+import './http/json-response.ts';
 import { errorHandler, notFound } from './http/problem.ts';
 import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
 import { apiHeaders, staticHeaders } from './http/static-headers.ts';
