@@ -1,8 +1,9 @@
 #!/bin/bash
+# The ABLATE switch is not in the product: add it locally to app.ts/context.ts before using this.
 # usage: ab.sh LABEL [ENV=VAL ...] — one ferrite worker under wrk; prints req/s and worker CPU µs per request
 label=$1; shift
-cd /work/main
-export PATH=/work/main/node_modules/.bin:$PATH
+cd "$(dirname "$0")/../../.."
+export PATH="$PWD/node_modules/.bin:$PATH"
 rm -rf /tmp/fdata-ab
 env DATABASE_URL=postgres://postgres@127.0.0.1:5432/test NODE_ENV=production JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH WORKERS=1 HTTP_PORT=18080 HTTPS_PORT=0 METRICS_PORT=0 DATA_DIR=/tmp/fdata-ab "$@" node src/main.ts > /tmp/ab-$label.log 2>&1 &
 for i in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18080/api/health && break; sleep 0.2; done
