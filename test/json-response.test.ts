@@ -25,6 +25,10 @@ before(async () => {
   app.get('/empty', (_req, res) => {
     res.status(204).json({ ignored: true });
   });
+  app.get('/versioned', (_req, res) => {
+    res.setHeader('ETag', '"v7"');
+    res.json({ name: 'a file', version: 7 });
+  });
   app.get('/typed', (_req, res) => {
     res.type('application/problem+json').json({ code: 'X' });
   });
@@ -75,6 +79,14 @@ describe('res.json', () => {
     assert.equal(res.text, '');
     assert.equal(res.headers.get('content-type'), null);
     assert.equal(res.headers.get('etag'), first.headers.get('etag'));
+  });
+
+  it("keeps an ETag the route set (a resource's version) and revalidates against it", async () => {
+    const res = await get('/versioned');
+    assert.equal(res.headers.get('etag'), '"v7"');
+    assert.deepEqual(JSON.parse(res.text), { name: 'a file', version: 7 });
+    const again = await get('/versioned', { headers: { 'if-none-match': '"v7"' } });
+    assert.equal(again.status, 304);
   });
 
   it('answers HEAD with the headers of GET and no body', async () => {

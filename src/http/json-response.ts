@@ -27,9 +27,12 @@ function json(this: Response, obj: unknown): Response {
   }
   this.setHeader('Content-Type', 'application/json; charset=utf-8');
   this.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
-  const etagFn = app.get('etag fn') as ((body: string, encoding: string) => string | undefined) | undefined;
-  const etag = etagFn?.(body, 'utf8');
-  if (etag) this.setHeader('ETag', etag);
+  // A route that set its own ETag (a file's version) keeps it, as with express's send.
+  if (this.getHeader('ETag') === undefined) {
+    const etagFn = app.get('etag fn') as ((body: string, encoding: string) => string | undefined) | undefined;
+    const etag = etagFn?.(body, 'utf8');
+    if (etag) this.setHeader('ETag', etag);
+  }
   if (this.req.fresh) this.status(304);
   if (this.statusCode === 204 || this.statusCode === 304) {
     this.removeHeader('Content-Type');
