@@ -17,6 +17,8 @@ export const LAB_ENV = {
   // The lab measures logins, not the limiter: limits far above what it sends.
   LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',
   LOGIN_MAX_FAILURES_PER_CLIENT: '100000000',
+  // The fan-out extras hold 1,000 streams of one user; the per-user cap is tested elsewhere.
+  STREAMS_MAX_PER_USER: '100000',
 };
 
 /** An account (returns its token), a running miner for /api/stats, and 5,000 validated blocks. */
