@@ -14,7 +14,7 @@ import { LoginLimiter } from './modules/auth/auth.limiter.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { StreamQuota } from './modules/auth/auth.streams.ts';
-import { AccessTokens, hasScopes } from './modules/auth/auth.tokens.ts';
+import { AccessTokens, bearerToken, hasScopes } from './modules/auth/auth.tokens.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { sseRoutes } from './modules/events/sse.routes.ts';
 import { createGateway } from './modules/gateway/gateway.routes.ts';
@@ -142,9 +142,9 @@ export function createApp(deps: AppDeps): {
       draining: deps.draining,
       details: gateway.readiness,
       mayInspect: (req) => {
-        const m = /^Bearer +(\S+)$/i.exec(req.headers.authorization ?? '');
+        const token = bearerToken(req);
         try {
-          return m ? hasScopes(tokens.verify(m[1] as string).scopes, ['admin']) : false;
+          return token ? hasScopes(tokens.verify(token).scopes, ['admin']) : false;
         } catch {
           return false; // a bad token still gets the anonymous answer, not a 401
         }

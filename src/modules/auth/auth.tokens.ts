@@ -167,17 +167,24 @@ export class AccessTokens {
   }
 }
 
+// The scheme name is case-insensitive (RFC 9110 §11.1); the token is a JWT's base64url parts.
+const BEARER = /^Bearer +([A-Za-z0-9_.=-]+)$/i;
+
+/** The access token in `Authorization: Bearer <token>`, if the request carries one. */
+export function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
 /** Requires `Authorization: Bearer <access token>`; sets req.user. */
 export function authenticate(tokens: AccessTokens) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
-    // The scheme name is case-insensitive (RFC 9110 §11.1).
-    const m = header ? /^Bearer +([A-Za-z0-9_.=-]+)$/i.exec(header) : null;
-    if (!m) {
+    const token = bearerToken(req);
+    if (!token) {
       next(unauthorized('Send an access token as "Authorization: Bearer <token>".'));
       return;
     }
-    req.user = tokens.verify(m[1] as string);
+    req.user = tokens.verify(token);
     next();
   };
 }
