@@ -325,7 +325,7 @@ function uploadHeaders(path: string, secure: boolean, extra: [string, string][] 
   ]);
 }
 
-describe('an HTTP/2 upload cancelled after END_STREAM (END_STREAM, then RST_STREAM, as node\'s client sends them)', () => {
+describe("an HTTP/2 upload cancelled after END_STREAM (END_STREAM, then RST_STREAM, as node's client sends them)", () => {
   // node's client (stream.close(CANCEL) on an open upload) writes END_STREAM and then, a few
   // event-loop turns later, RST_STREAM. Whether ferrite's PING is acknowledged in between depends
   // on the client's event loop: when the acknowledgement comes first, the wire carries a complete
