@@ -46,6 +46,10 @@ const lines = [
   '|---|---|',
   ...summary.functions.map((f) => `| \`${f.name}\` | ${f.percent.toFixed(1)} |`),
   '',
+  "| function (ferrite's or a package's), with what it called | % |",
+  '|---|---|',
+  ...summary.inclusive.map((f) => `| \`${f.name}\` | ${f.percent.toFixed(1)} |`),
+  '',
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 execFileSync(path.join(ROOT, 'node_modules/.bin/0x'), ['--visualize-cpu-profile', profile], {

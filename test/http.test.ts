@@ -87,6 +87,22 @@ for (const [name, make] of Object.entries(protocols)) {
       assert.equal(body.instance, '/api/nope?x=1');
     });
 
+    it('matches paths as express does: any case, a trailing slash; 404 in a known group and for HEAD', async () => {
+      const send = make();
+      assert.equal((await send('/API/Health')).json().status, 'ok');
+      assert.equal((await send('/api/health/')).json().status, 'ok');
+      assert.equal((await send('/api/health?verbose=1')).json().status, 'ok');
+      // A known first segment (`stats`, `projects`) with no route under it is still a 404.
+      assertProblem(await send('/api/stats/nope'), 404, 'NOT_FOUND');
+      assertProblem(await send('/api/projects/a/b/c/d/e'), 404, 'NOT_FOUND');
+      assertProblem(await send('/api/'), 404, 'NOT_FOUND');
+      const head = await send('/api/nope', { method: 'HEAD' });
+      assert.equal(head.status, 404);
+      assert.equal(head.body.length, 0);
+      assert.ok(Number(head.headers['content-length']) > 0, 'HEAD gets the length GET would');
+      assert.equal(head.headers['x-content-type-options'], 'nosniff');
+    });
+
     it('answers malformed JSON with 400 problem+json', async () => {
       const res = await make()('/api/health', {
         method: 'POST',

@@ -101,7 +101,7 @@ Object.defineProperty(express.request, 'log', {
  */
 export function requestContext(log: Logger, metrics: WorkerMetrics) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     const incoming = req.headers['x-request-id'];
     req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const tp = req.headers.traceparent;
@@ -121,25 +121,28 @@ export function requestContext(log: Logger, metrics: WorkerMetrics) {
 
     // 'close' follows 'finish' on a completed response and also ends an aborted one: one listener.
     res.once('close', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const seconds = (performance.now() - start) / 1e3;
       const route = routeOf(req, res);
       const protocol = req.httpVersionMajor === 2 ? 'h2' : 'http/1.1';
       const status = res.headersSent ? res.statusCode : 499;
-      metrics.observeRequest({ method: req.method, route, status_code: status, protocol }, seconds);
-      log.info(
-        {
-          requestId: req.id,
-          traceId: req.trace.traceId,
-          method: req.method,
-          route,
-          url: redactUrl(req.originalUrl),
-          status,
-          durationMs: Math.round(seconds * 1e6) / 1e3,
-          protocol,
-          aborted: !res.writableFinished,
-        },
-        'request',
-      );
+      metrics.observeRequest(req.method, route, status, protocol, seconds);
+      // The line's fields are gathered only when it is written (LOG_LEVEL=warn skips them).
+      if (log.isLevelEnabled('info')) {
+        log.info(
+          {
+            requestId: req.id,
+            traceId: req.trace.traceId,
+            method: req.method,
+            route,
+            url: redactUrl(req.originalUrl),
+            status,
+            durationMs: Math.round(seconds * 1e6) / 1e3,
+            protocol,
+            aborted: !res.writableFinished,
+          },
+          'request',
+        );
+      }
     });
     next();
   };

@@ -63,12 +63,20 @@ function toAppError(err: unknown): AppError | undefined {
   return undefined;
 }
 
+/**
+ * Writes `err` as problem+json. Straight to Node's response rather than through express's
+ * `type` and `send` (which parse and re-format the content type and hash the body for an ETag
+ * no problem document needs): an error is an answer as common as any on the hot path, and
+ * 401/404 are what scanners and expired tokens get by the thousand (issue 12).
+ */
 export function sendProblem(req: Request, res: Response, err: AppError): void {
   if (err.headers) res.set(err.headers);
-  res
-    .status(err.status)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(JSON.stringify(toProblem(err, req.originalUrl, req.id)));
+  const body = JSON.stringify(toProblem(err, req.originalUrl, req.id));
+  res.statusCode = err.status;
+  res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+  res.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
+  if (req.method === 'HEAD') res.end();
+  else res.end(body, 'utf8');
 }
 
 /** Unknown routes answer 404 in the same problem form as every other error. */

@@ -147,11 +147,10 @@ function compileValidator(spec: RouteSpec): RequestHandler {
     const { path: checkPath, query: checkQuery, body: checkBody } = checks ?? compile();
     // The wildcard is a VFS path: its own rule refuses NUL and names the reason.
     const params = spec.wildcard ? { ...req.params, [spec.wildcard]: '' } : req.params;
-    const found: Violation[] = [
-      ...textViolations('path', params),
-      ...textViolations('query', req.query),
-      ...(typeof req.body === 'object' ? textViolations('body', req.body, spec.ownTextRule) : []),
-    ];
+    const found: Violation[] = textViolations('path', params);
+    // A request without a query string has no query to check (most requests on the hot path).
+    if (req.url.includes('?')) found.push(...textViolations('query', req.query));
+    if (typeof req.body === 'object') found.push(...textViolations('body', req.body, spec.ownTextRule));
     if (checkPath) {
       const values = { ...req.params };
       if (!checkPath(values)) found.push(...violations('path', checkPath.errors));
@@ -211,29 +210,66 @@ function joinWildcard(name: string): RequestHandler {
 }
 
 /**
+ * Which group of routes a path belongs to: its segment after `/api/`, lower-cased as express
+ * matches paths case-insensitively; `undefined` for a path outside `/api/` or a segment that is
+ * a parameter.
+ */
+function groupOf(path: string): string | undefined {
+  if (!path.startsWith('/api/') && path.slice(0, 5).toLowerCase() !== '/api/') return undefined;
+  const end = path.indexOf('/', 5);
+  const segment = path.slice(5, end < 0 ? undefined : end).toLowerCase();
+  return segment === '' || /[:*{(]/.test(segment) ? undefined : segment;
+}
+
+/**
  * Mounts every spec on the router. `bodyParser` runs before the `before` handlers of the
  * operations that take a body: bodies are parsed for ferrite's own routes only, so a request
  * that goes on to another service (the gateway's legacy passthrough) keeps its raw stream.
+ *
+ * Operations are grouped by the segment after `/api/` (`auth`, `projects`, `stats`…), one
+ * router per group behind a single lookup: express tries a router's routes one by one, so with
+ * every operation on one router a request to the last (or to none: a 404) paid a path match for
+ * each of the others (issue 12). Operations whose first segment is a parameter stay on `router`
+ * itself, after the groups.
  */
 export function mountRoutes(router: Router, specs: readonly RouteSpec[], bodyParser?: RequestHandler): void {
+  const groups = new Map<string, Router>();
+  const ungrouped: RouteSpec[] = [];
   for (const declared of specs) {
     const spec =
       bodyParser && declared.method !== 'get'
         ? { ...declared, before: [bodyParser, ...(declared.before ?? [])] }
         : declared;
-    const validate = compileValidator(spec);
-    const handler: RequestHandler = async (req, res) => {
-      await spec.handler(req, res);
-    };
-    const join = spec.wildcard ? [joinWildcard(spec.wildcard)] : [];
-    router[spec.method](
-      expressPath(spec.path, spec.wildcard),
-      ...join,
-      ...(spec.before ?? []),
-      validate,
-      handler,
-    );
+    const path = expressPath(spec.path, spec.wildcard);
+    const group = groupOf(path);
+    if (group === undefined) {
+      ungrouped.push(spec);
+      continue;
+    }
+    let target = groups.get(group);
+    if (!target) {
+      target = express.Router();
+      groups.set(group, target);
+    }
+    mountOne(target, spec, path);
   }
+  router.use((req, res, next) => {
+    const q = req.url.indexOf('?');
+    const group = groupOf(q < 0 ? req.url : req.url.slice(0, q));
+    const target = group === undefined ? undefined : groups.get(group);
+    if (target) target(req, res, next);
+    else next();
+  });
+  for (const spec of ungrouped) mountOne(router, spec, expressPath(spec.path, spec.wildcard));
+}
+
+function mountOne(router: Router, spec: RouteSpec, path: string): void {
+  const validate = compileValidator(spec);
+  // The handler itself: express 5 passes a returned promise's rejection to the error handler,
+  // and a synchronous handler costs no promise (an async wrapper made one per request).
+  const handler: RequestHandler = spec.handler;
+  const join = spec.wildcard ? [joinWildcard(spec.wildcard)] : [];
+  router[spec.method](path, ...join, ...(spec.before ?? []), validate, handler);
 }
 
 const problemSchema = {

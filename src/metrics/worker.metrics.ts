@@ -82,20 +82,18 @@ export function setupWorkerMetrics(workerId: string) {
   });
 
   return {
-    observeRequest(
-      labels: {
-        method: string;
-        route: string;
-        status_code: number;
-        protocol: string;
-      },
-      seconds: number,
-    ) {
+    /** Positional, not a labels object: called once per request. */
+    observeRequest(method: string, route: string, status: number, protocol: string, seconds: number) {
       // One series per label set, a few hundred at most: routes are patterns, never raw URLs.
-      const key = `${labels.method} ${labels.route} ${labels.status_code} ${labels.protocol}`;
+      const key = `${method} ${route} ${status} ${protocol}`;
       let series = requestChildren.get(key);
       if (!series) {
-        series = requestSeries(requestDuration, requestsTotal, { ...labels });
+        series = requestSeries(requestDuration, requestsTotal, {
+          method,
+          route,
+          status_code: status,
+          protocol,
+        });
         requestChildren.set(key, series);
       }
       series.observe(seconds);

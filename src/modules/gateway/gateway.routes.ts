@@ -136,8 +136,12 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
   const authn = authenticate(tokens);
   const forwardAuthorization = config.GATEWAY_FORWARD_AUTHORIZATION;
 
-  /** Serves the gateway prefixes; every other request goes on to ferrite's own routes. */
-  const routes = async (req: Request, res: Response, next: NextFunction) => {
+  /**
+   * Serves the gateway prefixes; every other request goes on to ferrite's own routes. Not an
+   * async function: most requests only pass through here, and a promise per request showed in
+   * the hot path (issue 12); the proxied ones return the proxy's promise to express.
+   */
+  const routes = (req: Request, res: Response, next: NextFunction): Promise<void> | undefined => {
     const path = pathOf(req.url);
     const canonical = canonicalPath(path);
     // Longest prefix first: the route as sent, and the route a normalising reader would see.
@@ -145,7 +149,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
     const claimed = table.find((r) => underPrefix(canonical.loose, r.loose));
     if (!route && !claimed) {
       next();
-      return;
+      return undefined;
     }
     res.locals.route = (route ?? claimed)?.label;
     // A variant of an owned prefix (case, encoding, `;`, `//`) is refused, never handed to the
@@ -163,7 +167,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
         detail: `No upstream is configured for ${route.prefix} (${route.key}).`,
       });
     }
-    await proxy(
+    return proxy(
       req,
       res,
       route.upstream,
