@@ -5,7 +5,10 @@
 # (from /proc), then the medians and B ÷ A.
 #
 # usage: ab.sh DIR_A DIR_B [PATH ...]   (default paths: /api/health /api/stats /api/nope)
-#   env: ROUNDS (5), SECONDS_PER_RUN (3), CONNECTIONS (64), DATABASE_URL, LOG_LEVEL (info)
+#   env: ROUNDS (5), SECONDS_PER_RUN (3), CONNECTIONS (64), DATABASE_URL, LOG_LEVEL (info),
+#        A_ENV / B_ENV: extra VAR=VALUE words for one side; ABLATE=piece there loads
+#        ablate.ts, which removes that piece of per-request work (ablate-hooks.ts).
+# Ends with one line per path for scripts: RESULT path rpsA rpsB nsA nsB
 # A worktree of an earlier commit makes DIR_A: git worktree add /tmp/before <commit>
 #   (and ln -s "$PWD/node_modules" /tmp/before/node_modules).
 set -euo pipefail
@@ -20,20 +23,25 @@ command -v wrk > /dev/null || apt-get install -y -q wrk > /dev/null
 
 free_port() { node -e "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})"; }
 pids=()
-start() { # dir port -> worker pid
-  local dir=$1 port=$2 data
+start() { # dir port extra-env
+  local dir=$1 port=$2 extra=$3 data preload=()
   data=$(mktemp -d)
+  [[ " $extra" == *" ABLATE="* ]] && preload=(--import "$dir/bench/decisions/hot-path/ablate.ts")
+  # shellcheck disable=SC2086 # extra is VAR=VALUE words
   (cd "$dir" && env DATABASE_URL="$DB" NODE_ENV=production JWT_SECRET=$SECRET WORKERS=1 HOST=127.0.0.1 \
-    HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" \
-    node src/main.ts > "$data/service.log" 2>&1) &
+    HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" $extra \
+    node "${preload[@]}" src/main.ts > "$data/service.log" 2>&1) &
   pids+=($!)
-  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/health" && break; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/health" && return; sleep 0.1; done
+  echo "the service in $dir ($extra) did not start: $data/service.log" >&2
+  tail -5 "$data/service.log" >&2
+  exit 1
 }
 cleanup() { for p in "${pids[@]}"; do pkill -TERM -P "$p" 2> /dev/null || true; done; sleep 1; }
 trap cleanup EXIT
 
-PA=$(free_port); start "$A" "$PA"
-PB=$(free_port); start "$B" "$PB"
+PA=$(free_port); start "$A" "$PA" "${A_ENV:-}"
+PB=$(free_port); start "$B" "$PB" "${B_ENV:-}"
 worker_of() { # port -> the worker process serving it
   local primary
   primary=$(ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
@@ -58,6 +66,7 @@ run() { # port worker path -> "rps ns_per_request"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+results=()
 for path in "${PATHS[@]}"; do
   wrk -t1 -c"$CONN" -d1s "http://127.0.0.1:$PA$path" -H "authorization: Bearer $TOKEN" > /dev/null
   wrk -t1 -c"$CONN" -d1s "http://127.0.0.1:$PB$path" -H "authorization: Bearer $TOKEN" > /dev/null
@@ -75,4 +84,6 @@ for path in "${PATHS[@]}"; do
   echo "  B req/s: ${rb[*]}   CPU ns/req: ${cb[*]}"
   awk -v a="$mra" -v b="$mrb" -v x="$mca" -v y="$mcb" 'BEGIN {
     printf "  medians: A %d req/s %d ns/req, B %d req/s %d ns/req; B/A throughput %.2fx, CPU per request %.2fx\n", a, x, b, y, b / a, y / x }'
+  results+=("RESULT $path $mra $mrb $mca $mcb")
 done
+printf '%s\n' "${results[@]}"
