@@ -57,7 +57,7 @@ export function summarise(
     const dt = profile.timeDeltas[i] ?? 0;
     const node = byId.get(id);
     if (!node) return;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url } = node.callFrame;
     if (functionName === '(idle)' || functionName === '(program)') {
       idle += dt;
       return;
@@ -84,5 +84,6 @@ export function summarise(
     owners: rank(owners),
     functions: rank(fns),
     inclusive: rank(within, 2 * top),
-    idlePercent: total ? (100 * idle) / total : 0 };
+    idlePercent: total ? (100 * idle) / total : 0,
+  };
 }

@@ -29,7 +29,8 @@ start() { # dir port extra-env
   [[ " $extra" == *" ABLATE="* ]] && preload=(--import "$dir/bench/decisions/hot-path/ablate.ts")
   # shellcheck disable=SC2086 # extra is VAR=VALUE words
   (cd "$dir" && env DATABASE_URL="$DB" NODE_ENV=production JWT_SECRET=$SECRET WORKERS=1 HOST=127.0.0.1 \
-    HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" $extra \
+    HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" \
+    MINER_CMD="$(command -v node)" MINER_ARGS="$dir/src/miner/sim-miner.ts" $extra \
     node "${preload[@]}" src/main.ts > "$data/service.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/health" && return; sleep 0.1; done
@@ -52,7 +53,11 @@ TOKEN=$(cd "$B" && node --input-type=module -e "
 import { parseConfig } from './src/config.ts';
 import { AccessTokens } from './src/modules/auth/auth.tokens.ts';
 const tokens = new AccessTokens(parseConfig({ JWT_SECRET: '$SECRET' }));
-console.log(await tokens.issue({ id: '00000000-0000-4000-8000-000000000001', scopes: ['stats:read'] }));")
+console.log(await tokens.issue({ id: '00000000-0000-4000-8000-000000000001', scopes: ['miner:read', 'miner:control'] }));")
+# /api/stats answers the simulated miner's numbers (503 while no miner runs).
+curl -sf -o /dev/null -X POST -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PA/api/miner/start"
+curl -sf -o /dev/null -X POST -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PB/api/miner/start"
+sleep 2
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 run() { # port worker path -> "rps ns_per_request"
@@ -62,6 +67,7 @@ run() { # port worker path -> "rps ns_per_request"
   c1=$(cpu "$2")
   n=$(echo "$out" | awk '/requests in/{print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/{print int($2)}')
+  echo "$out" | grep -q 'Non-2xx' && echo "note: $3 on :$1 answered non-2xx: $(echo "$out" | grep Non-2xx)" >&2
   echo "$rps $(((c1 - c0) * 10000000 / n))"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
