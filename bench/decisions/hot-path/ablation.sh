@@ -3,23 +3,27 @@
 # ferrite without that piece (B, ABLATE=piece, see ablate-hooks.ts), one worker each, measured
 # interleaved by ab.sh on /api/health and /api/stats; then a markdown table of the medians.
 #
-# usage: ablation.sh [piece ...]   (default: every piece)   env: as ab.sh (ROUNDS, SECONDS_PER_RUN…)
+# usage: ablation.sh [piece ...]   (default: every piece, then all of them at once; a piece
+#        may be a comma-separated list, removed together)   env: as ab.sh (ROUNDS, SECONDS_PER_RUN…)
 # Writes the table to stdout; the raw ab.sh output to /tmp/ablation-PIECE.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
+export PATH="$root/node_modules/.bin:$PATH"
 pieces=("$@")
 if [ ${#pieces[@]} -eq 0 ]; then
   mapfile -t pieces < <(cd "$root" && node --input-type=module -e "
     const { PIECES } = await import('./bench/decisions/hot-path/ablate-hooks.ts');
     console.log(Object.keys(PIECES).join('\n'));")
+  pieces+=("$(IFS=,; echo "${pieces[*]}")")
 fi
 rows=()
 for piece in "${pieces[@]}"; do
   B_ENV="ABLATE=$piece" bash "$here/ab.sh" "$root" "$root" /api/health /api/stats > "/tmp/ablation-$piece.txt"
   what=$(cd "$root" && node --input-type=module -e "
     const { PIECES } = await import('./bench/decisions/hot-path/ablate-hooks.ts');
-    console.log(PIECES['$piece'].what);")
+    const names = '$piece'.split(',');
+    console.log(names.length > 1 ? 'all of: ' + names.join(', ') : PIECES[names[0]].what);")
   cells=$(awk '/^RESULT/ {
     printf " %d → %d (%+.0f %%) | %.1f → %.1f µs |", $3, $4, 100 * ($4 - $3) / $3, $5 / 1000, $6 / 1000 }' "/tmp/ablation-$piece.txt")
   rows+=("| \`$piece\`: $what |$cells")
