@@ -3,6 +3,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { type Config, minerConfigured } from './config.ts';
 import type { Database } from './db/pool.ts';
+import { enableCompression } from './http/compression.ts';
 import { requestContext } from './http/context.ts';
 import './http/json-response.ts';
 import { errorHandler, notFound } from './http/problem.ts';
@@ -61,27 +62,25 @@ export function createApp(deps: AppDeps): {
 
   app.use(requestContext(deps.log, deps.metrics));
   app.use(apiHeaders());
-  app.use(
-    compression({
-      threshold: config.COMPRESSION_THRESHOLD_BYTES,
-      // Event streams and upgrades must never sit in a compressor's buffer.
-      filter: (req, res) => {
-        const type = String(res.getHeader('Content-Type') ?? '');
-        if (type.startsWith('text/event-stream')) return false;
-        if (req.headers.upgrade) return false;
-        // A partial body's byte ranges count the identity encoding (proxied 206 answers), and
-        // 204/304 answers have no body to encode, whatever Content-Length an upstream sent.
-        if (res.getHeader('Content-Range') || res.statusCode === 204) return false;
-        if (res.statusCode === 304) {
-          // A 304 carries the Vary its 200 would have (RFC 9110 §15.4.5), which the compressor
-          // adds only to what it encodes.
-          res.vary('Accept-Encoding');
-          return false;
-        }
-        return compression.filter(req, res);
-      },
-    }),
-  );
+  enableCompression(app, {
+    threshold: config.COMPRESSION_THRESHOLD_BYTES,
+    // Event streams and upgrades must never sit in a compressor's buffer.
+    filter: (req, res) => {
+      const type = String(res.getHeader('Content-Type') ?? '');
+      if (type.startsWith('text/event-stream')) return false;
+      if (req.headers.upgrade) return false;
+      // A partial body's byte ranges count the identity encoding (proxied 206 answers), and
+      // 204/304 answers have no body to encode, whatever Content-Length an upstream sent.
+      if (res.getHeader('Content-Range') || res.statusCode === 204) return false;
+      if (res.statusCode === 304) {
+        // A 304 carries the Vary its 200 would have (RFC 9110 §15.4.5), which the compressor
+        // adds only to what it encodes.
+        res.vary('Accept-Encoding');
+        return false;
+      }
+      return compression.filter(req, res);
+    },
+  });
   const tokens = new AccessTokens(config);
   // The gateway streams bodies both ways, so it comes before any body parser; the shadow's
   // capture sits outside the compressor, where it sees what handlers write.

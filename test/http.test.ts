@@ -140,6 +140,11 @@ for (const [name, make] of Object.entries(protocols)) {
       const res = await make()('/api/health', { headers: { 'accept-encoding': 'br, gzip' } });
       assert.equal(res.headers['content-encoding'], undefined);
       assert.equal(res.json().status, 'ok');
+      // As compression would answer it: caches must still key the answer on Accept-Encoding.
+      assert.equal(res.headers.vary, 'Accept-Encoding');
+      const problem = await make()('/api/nope', { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(problem.headers['content-encoding'], undefined);
+      assert.equal(problem.headers.vary, 'Accept-Encoding');
     });
 
     it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {

@@ -1,4 +1,5 @@
 import express, { type Response } from 'express';
+import { endWhole } from './compression.ts';
 
 /**
  * `res.json` that writes its body as the string it is. express's `res.send` turns a string into
@@ -25,8 +26,9 @@ function json(this: Response, obj: unknown): Response {
   ) {
     return expressJson.call(this, obj);
   }
+  const length = Buffer.byteLength(body, 'utf8');
   this.setHeader('Content-Type', 'application/json; charset=utf-8');
-  this.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
+  this.setHeader('Content-Length', length);
   // A route that set its own ETag (a file's version) keeps it, as with express's send.
   if (this.getHeader('ETag') === undefined) {
     const etagFn = app.get('etag fn') as ((body: string, encoding: string) => string | undefined) | undefined;
@@ -37,11 +39,9 @@ function json(this: Response, obj: unknown): Response {
   if (this.statusCode === 204 || this.statusCode === 304) {
     this.removeHeader('Content-Type');
     this.removeHeader('Content-Length');
-    this.end();
-  } else if (this.req.method === 'HEAD') {
-    this.end();
+    endWhole(this, undefined, 0);
   } else {
-    this.end(body, 'utf8');
+    endWhole(this, this.req.method === 'HEAD' ? undefined : body, length);
   }
   return this;
 }

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type ErrorCode, errorCodes, toProblem } from '../errors.ts';
+import { endWhole } from './compression.ts';
 
 // Conditions logged once where they start (pool, drain, a breaker opening) or chosen by the
 // deployment (a gateway prefix without an upstream), not once per request they affect.
@@ -72,11 +73,11 @@ function toAppError(err: unknown): AppError | undefined {
 export function sendProblem(req: Request, res: Response, err: AppError): void {
   if (err.headers) res.set(err.headers);
   const body = JSON.stringify(toProblem(err, req.originalUrl, req.id));
+  const length = Buffer.byteLength(body, 'utf8');
   res.statusCode = err.status;
   res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
-  if (req.method === 'HEAD') res.end();
-  else res.end(body, 'utf8');
+  res.setHeader('Content-Length', length);
+  endWhole(res, req.method === 'HEAD' ? undefined : body, length);
 }
 
 /** Unknown routes answer 404 in the same problem form as every other error. */

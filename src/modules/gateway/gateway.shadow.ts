@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { NextFunction, Request, Response } from 'express';
 import { Pool } from 'undici';
+import { installNow } from '../../http/compression.ts';
 import { routeOf } from '../../http/context.ts';
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
@@ -217,6 +218,8 @@ export function createShadow(opts: ShadowOptions, deps: { log: Logger; metrics: 
     const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
     const answer = ask(req, controller.signal);
     answer.catch(() => undefined);
+    // Compression first, so that the capture wraps it and sees what handlers write.
+    installNow(res);
     const mine = capture(res, opts.maxBodyBytes);
     res.once('close', () => {
       let settled: Promise<unknown>;
