@@ -53,20 +53,20 @@ if (cluster.isPrimary) {
     title: string,
     detail: string,
   ) => {
-    res
-      .status(status)
-      .type('application/problem+json')
-      .send(
-        JSON.stringify({
-          type: `https://ferrite.dev/problems/${code}`,
-          title,
-          status,
-          code,
-          detail,
-          instance: req.path,
-          requestId: res.getHeader('X-Request-Id'),
-        }),
-      );
+    // As ferrite sends problems: no ETag (a problem document is not revalidated).
+    const body = JSON.stringify({
+      type: `https://ferrite.dev/problems/${code}`,
+      title,
+      status,
+      code,
+      detail,
+      instance: req.path,
+      requestId: res.getHeader('X-Request-Id'),
+    });
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.end(body);
   };
 
   /** ferrite's access token check, minimal: HS256 signature, then iss, aud, exp and a reader scope. */

@@ -8,7 +8,8 @@
 #   env: ROUNDS (5), SECONDS_PER_RUN (3), CONNECTIONS (64), DATABASE_URL, LOG_LEVEL (info),
 #        A_ENV / B_ENV: extra VAR=VALUE words for one side; ABLATE=piece there loads
 #        ablate.ts, which removes that piece of per-request work (ablate-hooks.ts).
-# Ends with one line per path for scripts: RESULT path rpsA rpsB nsA nsB
+# Ends with one line per path for scripts: RESULT path rpsA rpsB nsA nsB ratio×1000, where ratio
+# is the median over rounds of B's CPU per request ÷ A's (the figure least moved by drift).
 # A worktree of an earlier commit makes DIR_A: git worktree add /tmp/before <commit>
 #   (and ln -s "$PWD/node_modules" /tmp/before/node_modules).
 set -euo pipefail
@@ -83,6 +84,9 @@ for path in "${PATHS[@]}"; do
     else read -r r c < <(run "$PB" "$WB" "$path"); rb+=("$r"); cb+=("$c")
       read -r r c < <(run "$PA" "$WA" "$path"); ra+=("$r"); ca+=("$c"); fi
   done
+  # Each round's B ÷ A CPU per request: A and B ran seconds apart, so a slow minute hits both.
+  ratios=(); for i in "${!ca[@]}"; do ratios+=("$(awk -v a="${ca[$i]}" -v b="${cb[$i]}" 'BEGIN { printf "%d", 1000 * b / a }')"); done
+  mratio=$(printf '%s\n' "${ratios[@]}" | median)
   mra=$(printf '%s\n' "${ra[@]}" | median); mrb=$(printf '%s\n' "${rb[@]}" | median)
   mca=$(printf '%s\n' "${ca[@]}" | median); mcb=$(printf '%s\n' "${cb[@]}" | median)
   echo "$path"
@@ -90,6 +94,7 @@ for path in "${PATHS[@]}"; do
   echo "  B req/s: ${rb[*]}   CPU ns/req: ${cb[*]}"
   awk -v a="$mra" -v b="$mrb" -v x="$mca" -v y="$mcb" 'BEGIN {
     printf "  medians: A %d req/s %d ns/req, B %d req/s %d ns/req; B/A throughput %.2fx, CPU per request %.2fx\n", a, x, b, y, b / a, y / x }'
-  results+=("RESULT $path $mra $mrb $mca $mcb")
+  awk -v r="$mratio" 'BEGIN { printf "  median of the rounds'"'"' B/A CPU per request: %.2fx\n", r / 1000 }'
+  results+=("RESULT $path $mra $mrb $mca $mcb $mratio")
 done
 printf '%s\n' "${results[@]}"

@@ -17,7 +17,7 @@ interface Edit {
 /** What each piece is, as edits to the shipped source. */
 export const PIECES: Record<string, { what: string; edits: Edit[] }> = {
   log: {
-    what: 'the request log line (pino, one JSON line per request)',
+    what: 'the request log line (pino, one JSON line per request; written by LineBatch since 9604c6c)',
     edits: [{ file: 'src/http/context.ts', find: /if \(log\.isLevelEnabled\('info'\)\)/, replace: 'if (false)' }],
   },
   metrics: {
@@ -59,8 +59,8 @@ export const PIECES: Record<string, { what: string; edits: Edit[] }> = {
     edits: [{ file: 'src/app.ts', find: /app\.use\(apiHeaders\(\)\);/, replace: '' }],
   },
   compression: {
-    what: "compression's per-request wrapper (no response here is large enough to compress)",
-    edits: [{ file: 'src/app.ts', find: /app\.use\(\s*compression\(\{[\s\S]*?\n {4}\}\),\n {2}\);/, replace: '' }],
+    what: 'compression (no response here is large enough to compress; since 9abd8c9 it is set up at the first write, and small whole bodies skip it)',
+    edits: [{ file: 'src/app.ts', find: /enableCompression\(app, \{[\s\S]*?\n {2}\}\);/, replace: '' }],
   },
   etag: {
     what: 'the ETag (XXH64 of every JSON body) and its freshness check',

@@ -25,10 +25,10 @@ for piece in "${pieces[@]}"; do
     const names = '$piece'.split(',');
     console.log(names.length > 1 ? 'all of: ' + names.join(', ') : PIECES[names[0]].what);")
   cells=$(awk '/^RESULT/ {
-    printf " %d → %d (%+.0f %%) | %.1f → %.1f µs |", $3, $4, 100 * ($4 - $3) / $3, $5 / 1000, $6 / 1000 }' "/tmp/ablation-$piece.txt")
+    printf " %d → %d | %.1f → %.1f µs (%+.0f %%) |", $3, $4, $5 / 1000, $6 / 1000, ($7 - 1000) / 10 }' "/tmp/ablation-$piece.txt")
   rows+=("| \`$piece\`: $what |$cells")
   echo "done: $piece" >&2
 done
-echo "| removed | health req/s: shipped → without | health CPU per request | stats req/s: shipped → without | stats CPU per request |"
+echo "| removed | health req/s: shipped → without | health CPU per request (median of rounds) | stats req/s: shipped → without | stats CPU per request (median of rounds) |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
