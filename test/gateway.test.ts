@@ -99,8 +99,13 @@ before(async () => {
     .on('/shadow/same', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id: 1, name: 'x', tags: ['a', 'b'], at: Date.now() }));
+    })
+    .on('/shadow/large', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(LARGE));
     });
   shadow
+    .on('/v1/task/shadow/large', shadowAnswer(200, LARGE))
     .on('/v1/task/shadow/same', shadowAnswer(200, { tags: ['a', 'b'], at: 'later', name: 'x', id: 1 }))
     .on('/v1/task/shadow/differs', shadowAnswer(200, { id: 1, name: 'y', nested: { v: 2 } }))
     .on('/v1/task/shadow/fails', shadowAnswer(500, { error: 'boom' }))
@@ -367,6 +372,9 @@ describe('strangler passthrough to LEGACY_UPSTREAM_URL', () => {
   });
 });
 
+// A body well over the compression threshold, for a shadowed answer the client gets compressed.
+const LARGE = { items: Array.from({ length: 500 }, (_, i) => `item-${i}`) };
+
 describe('shadow traffic (SHADOW_UPSTREAM_URL)', () => {
   const diffs = async (route: string) =>
     metricValue(await scrape(cluster.metrics), 'router_shadow_diffs_total', { route });
@@ -412,6 +420,16 @@ describe('shadow traffic (SHADOW_UPSTREAM_URL)', () => {
     assert.deepEqual(res.json(), { id: 1, name: 'x', nested: { v: 1 } });
     await until('the status difference to be counted', async () =>
       (await diffs('/v1/task/*')) === 2 ? true : undefined,
+    );
+  });
+
+  it('compares what handlers wrote, not what the compressor sent', async () => {
+    const before = await results('/v1/task/*', 'match');
+    const res = await get('/v1/task/shadow/large', reader, { 'accept-encoding': 'br' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-encoding'], 'br');
+    await until('the match to be counted', async () =>
+      (await results('/v1/task/*', 'match')) > before ? true : undefined,
     );
   });
 
