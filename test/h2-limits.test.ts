@@ -260,42 +260,8 @@ async function rawH2(secure: boolean, onFrame: FrameHook = () => undefined): Pro
 describe('a cancelled HTTP/2 upload', () => {
   for (const secure of [false, true]) {
     it(`is aborted at the upstream, never completed there (${secure ? 'TLS h2' : 'h2c'})`, async () => {
-      const socket = await rawH2(secure);
       const path = `/v1/task/upload/cancelled-${secure ? 'tls' : 'h2c'}`;
-      try {
-        socket.write(
-          frame(
-            HEADERS,
-            END_HEADERS,
-            1,
-            headerBlock([
-              [2, 'POST'],
-              [6, secure ? 'https' : 'http'],
-              [4, path],
-              [1, 'localhost'],
-              ['authorization', `Bearer ${writer}`],
-            ]),
-          ),
-        );
-        socket.write(frame(DATA, 0, 1, Buffer.from('half of an order')));
-        await until('the upload at the upstream', () =>
-          task.count(path.slice('/v1/task'.length)) > 0 ? true : undefined,
-        );
-        const rst = Buffer.alloc(4);
-        rst.writeUInt32BE(CANCEL);
-        socket.write(frame(RST_STREAM, 0, 1, rst));
-        const upstreamPath = path.slice('/v1/task'.length);
-        await until('the upstream to see the upload break off', () =>
-          brokenOff.includes(upstreamPath) || completed.includes(upstreamPath) ? true : undefined,
-        );
-        assert.deepEqual(
-          completed.filter((u) => u === upstreamPath),
-          [],
-          'the upstream got a complete request',
-        );
-      } finally {
-        socket.destroy();
-      }
+      await halfUploadThen(secure, undefined, path, frame(RST_STREAM, 0, 1, cancel()));
     });
   }
 });
@@ -313,6 +279,36 @@ const upstreamSettled = (path: string) =>
   );
 
 const upstreamPathOf = (path: string) => path.slice('/v1/task'.length);
+
+/**
+ * Sends half an upload on stream 1 of a raw connection, waits until the upstream is reading it,
+ * then writes `ending` (a reset, END_STREAM, or both) and waits for the upstream to finish with
+ * it: the upstream must never have read it complete.
+ */
+async function halfUploadThen(
+  secure: boolean,
+  onFrame: FrameHook | undefined,
+  path: string,
+  ending: Buffer,
+): Promise<void> {
+  const socket = await rawH2(secure, onFrame);
+  try {
+    socket.write(frame(HEADERS, END_HEADERS, 1, uploadHeaders(path, secure)));
+    socket.write(frame(DATA, 0, 1, Buffer.from('half of an order')));
+    await until('the upload at the upstream', () =>
+      task.count(upstreamPathOf(path)) > 0 ? true : undefined,
+    );
+    socket.write(ending);
+    await upstreamSettled(upstreamPathOf(path));
+    assert.deepEqual(
+      completed.filter((u) => u === upstreamPathOf(path)),
+      [],
+      'the upstream got it complete',
+    );
+  } finally {
+    socket.destroy();
+  }
+}
 
 function uploadHeaders(path: string, secure: boolean, extra: [string, string][] = []): Buffer {
   return headerBlock([
@@ -335,23 +331,8 @@ describe("an HTTP/2 upload cancelled after END_STREAM (END_STREAM, then RST_STRE
     const name = secure ? 'TLS h2' : 'h2c';
     it(`never reaches the upstream complete when part of the body was sent (${name})`, async () => {
       const path = `/v1/task/upload/close-partial-${secure ? 'tls' : 'h2c'}`;
-      const socket = await rawH2(secure, resetBeforeAck);
-      try {
-        socket.write(frame(HEADERS, END_HEADERS, 1, uploadHeaders(path, secure)));
-        socket.write(frame(DATA, 0, 1, Buffer.from('half of an order')));
-        await until('the upload at the upstream', () =>
-          task.count(upstreamPathOf(path)) > 0 ? true : undefined,
-        );
-        socket.write(Buffer.concat([frame(DATA, END_STREAM, 1), frame(RST_STREAM, 0, 1, cancel())]));
-        await upstreamSettled(upstreamPathOf(path));
-        assert.deepEqual(
-          completed.filter((u) => u === upstreamPathOf(path)),
-          [],
-          'the upstream got it complete',
-        );
-      } finally {
-        socket.destroy();
-      }
+      const ending = Buffer.concat([frame(DATA, END_STREAM, 1), frame(RST_STREAM, 0, 1, cancel())]);
+      await halfUploadThen(secure, resetBeforeAck, path, ending);
     });
 
     it(`holds back the chunk that completes a content-length until the end is confirmed (${name})`, async () => {
@@ -439,39 +420,18 @@ describe('an HTTP/2 upload cancelled by a client', () => {
   }
 
   it('breaks off when the reset comes after END_STREAM but before the PING acknowledgement (raw frames)', async () => {
-    const path = '/v1/task/upload/raw-reset-before-ack';
     // The reset is sent after END_STREAM, in its own write, as node's client does; only the
     // acknowledgement of the server's PING comes after it.
-    const socket = await rawH2(false, resetBeforeAck);
-    try {
-      socket.write(frame(HEADERS, END_HEADERS, 1, uploadHeaders(path, false)));
-      socket.write(frame(DATA, 0, 1, Buffer.from('half of an order')));
-      await until('the upload at the upstream', () =>
-        task.count(upstreamPathOf(path)) > 0 ? true : undefined,
-      );
-      socket.write(frame(DATA, END_STREAM, 1));
-      await upstreamSettled(upstreamPathOf(path));
-      assert.ok(!completed.includes(upstreamPathOf(path)), 'the upstream got it complete');
-    } finally {
-      socket.destroy();
-    }
+    await halfUploadThen(
+      false,
+      resetBeforeAck,
+      '/v1/task/upload/raw-reset-before-ack',
+      frame(DATA, END_STREAM, 1),
+    );
   });
 
   it('cuts off an upload whose client never acknowledges the PING (raw frames, TLS)', async () => {
-    const path = '/v1/task/upload/raw-never-acks';
-    const socket = await rawH2(true);
-    try {
-      socket.write(frame(HEADERS, END_HEADERS, 1, uploadHeaders(path, true)));
-      socket.write(frame(DATA, 0, 1, Buffer.from('half of an order')));
-      await until('the upload at the upstream', () =>
-        task.count(upstreamPathOf(path)) > 0 ? true : undefined,
-      );
-      socket.write(frame(DATA, END_STREAM, 1));
-      await upstreamSettled(upstreamPathOf(path));
-      assert.ok(!completed.includes(upstreamPathOf(path)), 'the upstream got it complete');
-    } finally {
-      socket.destroy();
-    }
+    await halfUploadThen(true, undefined, '/v1/task/upload/raw-never-acks', frame(DATA, END_STREAM, 1));
   });
 });
 
