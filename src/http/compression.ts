@@ -30,12 +30,13 @@ interface Compressor {
 }
 
 const compressors = new WeakMap<object, Compressor>();
-const INSTALLED = Symbol('compression installed');
+/** Set once compression has been decided for a response: set up, or skipped by `endWhole`. */
+const DECIDED = Symbol('compression decided');
 const NO_TRANSFORM = /(?:^|,)\s*?no-transform\s*?(?:,|$)/i;
 const noop = () => undefined;
 
 type Method = 'end' | 'write' | 'writeHead' | 'on';
-type Target = Response & { [INSTALLED]?: true };
+type Target = Response & { [DECIDED]?: true };
 
 /** The method below express's response prototype: node's, for HTTP/1.1 or HTTP/2. */
 function base(res: Response, name: Method): (...args: unknown[]) => unknown {
@@ -45,10 +46,10 @@ function base(res: Response, name: Method): (...args: unknown[]) => unknown {
 }
 
 function install(res: Target): boolean {
-  if (res[INSTALLED] || res.headersSent) return false;
+  if (res[DECIDED] || res.headersSent) return false;
   const c = compressors.get(res.app);
   if (!c) return false;
-  res[INSTALLED] = true;
+  res[DECIDED] = true;
   c.middleware(res.req, res, noop);
   return true;
 }
@@ -74,7 +75,10 @@ export function installNow(res: Response): void {
  */
 export function endWhole(res: Response, body: string | undefined, length: number): void {
   const c = compressors.get(res.app);
-  if (c && !(res as Target)[INSTALLED] && length < c.threshold) {
+  if (c && !(res as Target)[DECIDED] && length < c.threshold) {
+    // Decided: node's `end` writes the head through `writeHead`, which must not set the
+    // middleware up after all (it did until this was marked: issue 12's GC trace).
+    (res as Target)[DECIDED] = true;
     // What compression does for a body below its threshold: Vary, when the filter passes.
     if (c.filter(res.req, res) && !NO_TRANSFORM.test(String(res.getHeader('Cache-Control') ?? ''))) {
       res.vary('Accept-Encoding');
@@ -93,7 +97,7 @@ for (const name of ['end', 'write', 'writeHead'] as const) {
     configurable: true,
     writable: true,
     value(this: Target, ...args: unknown[]) {
-      if (!this[INSTALLED] && install(this)) return (this[name] as (...a: unknown[]) => unknown)(...args);
+      if (!this[DECIDED] && install(this)) return (this[name] as (...a: unknown[]) => unknown)(...args);
       return base(this, name).apply(this, args);
     },
   });
@@ -102,7 +106,7 @@ Object.defineProperty(express.response, 'on', {
   configurable: true,
   writable: true,
   value(this: Target, type: string | symbol, listener: (...a: unknown[]) => void) {
-    if (type === 'drain' && !this[INSTALLED] && install(this)) return this.on(type, listener);
+    if (type === 'drain' && !this[DECIDED] && install(this)) return this.on(type, listener);
     return base(this, 'on').call(this, type, listener);
   },
 });
