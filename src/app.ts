@@ -62,6 +62,7 @@ export function createApp(deps: AppDeps): {
 
   app.use(requestContext(deps.log, deps.metrics));
   app.use(apiHeaders());
+  const compressibleTypes = new Map<string, boolean>();
   enableCompression(app, {
     threshold: config.COMPRESSION_THRESHOLD_BYTES,
     // Event streams and upgrades must never sit in a compressor's buffer.
@@ -78,7 +79,14 @@ export function createApp(deps: AppDeps): {
         res.vary('Accept-Encoding');
         return false;
       }
-      return compression.filter(req, res);
+      // The package's filter reads only Content-Type (its `compressible` lookup); answers are
+      // remembered per type, a few hundred at most (an upstream may send any type).
+      let compressible = compressibleTypes.get(type);
+      if (compressible === undefined) {
+        compressible = compression.filter(req, res);
+        if (compressibleTypes.size < 256) compressibleTypes.set(type, compressible);
+      }
+      return compressible;
     },
   });
   const tokens = new AccessTokens(config);

