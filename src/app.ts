@@ -175,9 +175,10 @@ export function createApp(deps: AppDeps): {
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 
-  const router = express.Router();
-  mountRoutes(router, specs, parseBody);
-  router.get('/api/openapi.json', (_req, res) => {
+  // Straight on the app, not on a router of their own: every router a request passes through
+  // is another dispatch loop with its closures (issue 12's allocation profile).
+  mountRoutes(app, specs, parseBody);
+  app.get('/api/openapi.json', (_req, res) => {
     res.type('application/json').send(contract);
   });
   // The page gets helmet's full set (it replaces the API set, whose CSP would block the page).
@@ -187,8 +188,7 @@ export function createApp(deps: AppDeps): {
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
     }),
   );
-  mountWeb(router, webDir(config.DATA_DIR), deps.log, pageHeaders);
-  app.use(router);
+  mountWeb(app, webDir(config.DATA_DIR), deps.log, pageHeaders);
 
   // What no ferrite route served goes to the legacy service. Without one, ferrite is the end of
   // the line: the body is still read (400/413 for a bad one) before the 404.

@@ -80,9 +80,13 @@ export function sendProblem(req: Request, res: Response, err: AppError): void {
   else res.end(body, 'utf8');
 }
 
-/** Unknown routes answer 404 in the same problem form as every other error. */
-export function notFound(req: Request): never {
-  throw new AppError('NOT_FOUND', { detail: `No route for ${req.method} ${req.path}` });
+/**
+ * Unknown routes answer 404 in the same problem form as every other error. Handed to `next`
+ * rather than thrown: a throw caught by the router cost a 404 ~3.5 µs more (issue 12, profiled
+ * side by side with the express peer), and scanners send 404s by the thousand.
+ */
+export function notFound(req: Request, _res: Response, next: NextFunction): void {
+  next(new AppError('NOT_FOUND', { detail: `No route for ${req.method} ${req.path}` }));
 }
 
 /**

@@ -2,6 +2,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import express, {
+  type IRouter,
   type NextFunction,
   type Request,
   type RequestHandler,
@@ -222,7 +223,7 @@ function groupOf(path: string): string | undefined {
 }
 
 /**
- * Mounts every spec on the router. `bodyParser` runs before the `before` handlers of the
+ * Mounts every spec on the router (or straight on an app). `bodyParser` runs before the `before` handlers of the
  * operations that take a body: bodies are parsed for ferrite's own routes only, so a request
  * that goes on to another service (the gateway's legacy passthrough) keeps its raw stream.
  *
@@ -232,7 +233,7 @@ function groupOf(path: string): string | undefined {
  * each of the others (issue 12). Operations whose first segment is a parameter stay on `router`
  * itself, after the groups.
  */
-export function mountRoutes(router: Router, specs: readonly RouteSpec[], bodyParser?: RequestHandler): void {
+export function mountRoutes(router: IRouter, specs: readonly RouteSpec[], bodyParser?: RequestHandler): void {
   const groups = new Map<string, Router>();
   const ungrouped: RouteSpec[] = [];
   for (const declared of specs) {
@@ -263,7 +264,7 @@ export function mountRoutes(router: Router, specs: readonly RouteSpec[], bodyPar
   for (const spec of ungrouped) mountOne(router, spec, expressPath(spec.path, spec.wildcard));
 }
 
-function mountOne(router: Router, spec: RouteSpec, path: string): void {
+function mountOne(router: IRouter, spec: RouteSpec, path: string): void {
   const validate = compileValidator(spec);
   // The handler itself: express 5 passes a returned promise's rejection to the error handler,
   // and a synchronous handler costs no promise (an async wrapper made one per request).

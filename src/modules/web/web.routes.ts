@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Request, RequestHandler, Response, Router } from 'express';
+import type { IRouter, Request, RequestHandler, Response } from 'express';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 
@@ -42,7 +42,7 @@ function load(dir: string): Map<string, Asset> {
  * immutable caching, index.html revalidated every time, each in the precompressed encoding the
  * client accepts (so the compression middleware leaves them alone).
  */
-export function mountWeb(router: Router, dir: string, log: Logger, pageHeaders: RequestHandler): void {
+export function mountWeb(router: IRouter, dir: string, log: Logger, pageHeaders: RequestHandler): void {
   const assets = existsSync(dir) ? load(dir) : new Map<string, Asset>();
   if (!assets.has('index.html')) log.warn({ dir }, 'dashboard page not built; / answers 404');
 
