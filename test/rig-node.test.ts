@@ -113,6 +113,16 @@ describe('found blocks', () => {
         return page.items.length === total ? page : undefined;
       });
       assert.ok(all.items.every((b) => b.validatedAt >= b.foundAt && /^0x[0-9a-f]{64}$/.test(b.hash)));
+      // The times are the stored instants in UTC ISO 8601 with milliseconds, whatever the
+      // session's time zone, as JavaScript's toISOString writes them.
+      const stored = await client.query(
+        'SELECT hash, found_at, validated_at FROM blocks WHERE validated_at IS NOT NULL',
+      );
+      const byHash = new Map(all.items.map((b) => [b.hash, b]));
+      for (const row of stored.rows as { hash: string; found_at: Date; validated_at: Date }[]) {
+        assert.equal(byHash.get(row.hash)?.foundAt, row.found_at.toISOString());
+        assert.equal(byHash.get(row.hash)?.validatedAt, row.validated_at.toISOString());
+      }
       const samples = await client.query('SELECT count(*)::int AS n FROM stats_samples');
       assert.ok(samples.rows[0].n > 0, 'stats samples are persisted');
     } finally {

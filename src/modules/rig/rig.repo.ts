@@ -39,21 +39,36 @@ export async function markAttempt(db: Queryable, hash: string, error: string): P
   await db.query('UPDATE blocks SET attempts = attempts + 1, last_error = $2 WHERE hash = $1', [hash, error]);
 }
 
+/** A validated block as a page lists it: times already in the API's ISO 8601 form. */
+export interface ValidatedBlockRow {
+  height: string;
+  hash: string;
+  difficulty: string | null;
+  found_at: string;
+  validated_at: string;
+}
+
+// Postgres writes the times as JavaScript's toISOString would (UTC, milliseconds, `Z`): parsing
+// each into a Date and formatting it again was a fifth of a worker's CPU on a page of 50
+// (`profiles/blocks`, issue 12).
+const isoUtc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const PAGE_COLUMNS = `height, hash, difficulty, ${isoUtc('found_at')} AS found_at, ${isoUtc('validated_at')} AS validated_at`;
+
 /** Validated blocks, newest first, after the keyset position (height, hash) when given. */
 export async function validatedBlocks(
   db: Queryable,
   limit: number,
   after: { height: string; hash: string } | undefined,
-): Promise<BlockRow[]> {
+): Promise<ValidatedBlockRow[]> {
   const res = after
-    ? await db.query<BlockRow>(
-        `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
+    ? await db.query<ValidatedBlockRow>(
+        `SELECT ${PAGE_COLUMNS} FROM blocks
          WHERE validated_at IS NOT NULL AND (height, hash) < ($1::bigint, $2)
          ORDER BY height DESC, hash DESC LIMIT $3`,
         [after.height, after.hash, limit],
       )
-    : await db.query<BlockRow>(
-        `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
+    : await db.query<ValidatedBlockRow>(
+        `SELECT ${PAGE_COLUMNS} FROM blocks
          WHERE validated_at IS NOT NULL ORDER BY height DESC, hash DESC LIMIT $1`,
         [limit],
       );

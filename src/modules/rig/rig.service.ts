@@ -29,8 +29,8 @@ export async function blocksPage(
     items: page.map((r) => ({
       height: Number(r.height),
       hash: r.hash,
-      foundAt: r.found_at.toISOString(),
-      validatedAt: (r.validated_at as Date).toISOString(),
+      foundAt: r.found_at,
+      validatedAt: r.validated_at,
       difficulty: r.difficulty === null ? null : Number(r.difficulty),
     })),
     nextCursor: rows.length > limit && last ? encodeCursor(last.height, last.hash) : null,
