@@ -6,7 +6,7 @@ import compression from 'compression';
 import express from 'express';
 import { AppError } from '../src/errors.ts';
 import { errorHandler, notFound } from '../src/http/problem.ts';
-import { mountRoutes } from '../src/http/routes.ts';
+import { mountRoutes, route } from '../src/http/routes.ts';
 import { HttpServers } from '../src/http/servers.ts';
 import { createLogger } from '../src/log.ts';
 import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
@@ -65,7 +65,7 @@ function fixtureApp() {
   });
   const router = express.Router();
   mountRoutes(router, [
-    {
+    route<{ limit: number }, { email: string }>({
       method: 'post',
       path: '/items/{id}',
       operationId: 'fixtureItem',
@@ -88,7 +88,7 @@ function fixtureApp() {
       handler: (req, res) => {
         res.json({ id: req.params.id, limit: req.query.limit, email: req.body.email });
       },
-    },
+    }),
   ]);
   app.use(router);
   app.use(notFound);

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { AccessTokens, hasScopes } from '../src/modules/auth/auth.tokens.ts';
+import { hasScopes } from '../src/http/auth.ts';
+import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
 
 let dir: string;
 let eddsa: AccessTokens;

@@ -29,8 +29,19 @@ export interface ResponseSpec {
   content?: Record<string, { schema: JsonSchema }>;
 }
 
-/** One operation: its OpenAPI description and its handler, kept side by side. */
-export interface RouteSpec {
+/** What a handler is given: the query and body as its spec's validation left them. */
+export type RouteRequest<Query = unknown, Body = unknown> = Request<
+  Record<string, string>,
+  unknown,
+  Body,
+  Query
+>;
+
+/**
+ * One operation: its OpenAPI description and its handler, kept side by side. `Query` and `Body`
+ * name what the spec's schemas admit (after coercion), so handlers read them without casts.
+ */
+export interface RouteSpec<Query = unknown, Body = unknown> {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI path (`/api/items/{id}`); the express path is derived from it. */
   path: string;
@@ -53,7 +64,17 @@ export interface RouteSpec {
   ownTextRule?: string[];
   /** Runs before validation, e.g. authentication. */
   before?: RequestHandler[];
-  handler: (req: Request, res: Response) => unknown;
+  // A method, not a function-typed property: a list of specs holds handlers of different
+  // request types, which method parameters allow (they are checked bivariantly).
+  handler(req: RouteRequest<Query, Body>, res: Response): unknown;
+}
+
+/**
+ * A spec whose handler reads a validated query or body: `route<Query, Body>({ … })` names their
+ * types once, beside the schemas that make them true.
+ */
+export function route<Query = unknown, Body = unknown>(spec: RouteSpec<Query, Body>): RouteSpec<Query, Body> {
+  return spec;
 }
 
 interface Violation {
@@ -268,7 +289,9 @@ function mountOne(router: IRouter, spec: RouteSpec, path: string): void {
   const validate = compileValidator(spec);
   // The handler itself: express 5 passes a returned promise's rejection to the error handler,
   // and a synchronous handler costs no promise (an async wrapper made one per request).
-  const handler: RequestHandler = spec.handler;
+  // The one place the typed handler meets express's untyped one: the validator before it
+  // made the request what `RouteRequest` says.
+  const handler = spec.handler as RequestHandler;
   const join = spec.wildcard ? [joinWildcard(spec.wildcard)] : [];
   router[spec.method](path, ...join, ...(spec.before ?? []), validate, handler);
 }

@@ -1,7 +1,8 @@
 import type { Response } from 'express';
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
+import { authenticate, caller } from '../../http/auth.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
 import type { AuthService } from './auth.service.ts';
-import { type AccessTokens, authenticate } from './auth.tokens.ts';
+import type { AccessTokens } from './auth.tokens.ts';
 
 const credentials = {
   type: 'object',
@@ -14,6 +15,12 @@ const credentials = {
     password: { type: 'string', minLength: 12, maxLength: 256 },
   },
 };
+
+/** The register and login body, as `credentials` admits it. */
+interface Credentials {
+  email: string;
+  password: string;
+}
 
 const refreshBody = {
   type: 'object',
@@ -54,7 +61,7 @@ function sendTokens(res: Response, body: unknown): void {
 
 export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[] {
   return [
-    {
+    route<unknown, Credentials>({
       method: 'post',
       path: '/api/auth/register',
       operationId: 'register',
@@ -66,8 +73,8 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       handler: async (req, res) => {
         res.status(201).json(await auth.register(req.body, req.ip ?? 'unknown'));
       },
-    },
-    {
+    }),
+    route<unknown, Credentials>({
       method: 'post',
       path: '/api/auth/login',
       operationId: 'login',
@@ -78,8 +85,8 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       handler: async (req, res) => {
         sendTokens(res, await auth.login(req.body, req.ip ?? 'unknown'));
       },
-    },
-    {
+    }),
+    route<unknown, { refreshToken: string }>({
       method: 'post',
       path: '/api/auth/refresh',
       operationId: 'refresh',
@@ -90,8 +97,8 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       handler: async (req, res) => {
         sendTokens(res, await auth.refresh(req.body.refreshToken));
       },
-    },
-    {
+    }),
+    route<unknown, { refreshToken: string }>({
       method: 'post',
       path: '/api/auth/logout',
       operationId: 'logout',
@@ -103,7 +110,7 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
         await auth.logout(req.body.refreshToken);
         res.status(204).end();
       },
-    },
+    }),
     {
       method: 'get',
       path: '/api/auth/me',
@@ -114,7 +121,7 @@ export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[]
       before: [authenticate(tokens)],
       responses: { 200: { description: 'The account', content: jsonContent(user) } },
       handler: async (req, res) => {
-        res.json(await auth.me((req.user as { id: string }).id));
+        res.json(await auth.me(caller(req).id));
       },
     },
   ];

@@ -1,36 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { NextFunction, Request, Response } from 'express';
-import type { Config, Scope } from '../../config.ts';
-import { AppError } from '../../errors.ts';
+import type { Config } from '../../config.ts';
+import { type AuthUser, type TokenVerifier, unauthorized } from '../../http/auth.ts';
 import { decodeHeader, type JwtAlgorithm, signJwt, verifyJwtSync } from '../../native/jwt.ts';
-
-export interface AuthUser {
-  id: string;
-  scopes: string[];
-  tokenId: string;
-  /** When the access token expires (ms since the epoch): streams it opened end then. */
-  expiresAt: number;
-}
-
-declare global {
-  namespace Express {
-    interface Request {
-      user?: AuthUser;
-    }
-  }
-}
 
 // Clock skew tolerated on exp/nbf/iat between hosts.
 const LEEWAY_SECONDS = 30;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function unauthorized(detail: string): AppError {
-  return new AppError('UNAUTHORIZED', {
-    detail,
-    headers: { 'WWW-Authenticate': 'Bearer realm="ferrite", error="invalid_token"' },
-  });
-}
 
 // Verified access tokens kept per worker: a client sends the same token on every request until
 // it expires, and verifying its signature again was ~14 % of a worker's CPU on /api/stats (issue
@@ -46,7 +22,7 @@ interface Verified {
 }
 
 /** Access tokens (JWT) signed and verified by the Rust addon, with one allowed algorithm and key id. */
-export class AccessTokens {
+export class AccessTokens implements TokenVerifier {
   readonly #verified = new Map<string, Verified>();
   readonly #alg: JwtAlgorithm;
   readonly #signKey: string | Buffer;
@@ -165,50 +141,4 @@ export class AccessTokens {
     });
     return { user, exp, nbf: nbf as number | undefined };
   }
-}
-
-// The scheme name is case-insensitive (RFC 9110 §11.1); the token is a JWT's base64url parts.
-const BEARER = /^Bearer +([A-Za-z0-9_.=-]+)$/i;
-
-/** The access token in `Authorization: Bearer <token>`, if the request carries one. */
-export function bearerToken(req: Request): string | undefined {
-  const header = req.headers.authorization;
-  return header ? BEARER.exec(header)?.[1] : undefined;
-}
-
-/** Requires `Authorization: Bearer <access token>`; sets req.user. */
-export function authenticate(tokens: AccessTokens) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    const token = bearerToken(req);
-    if (!token) {
-      next(unauthorized('Send an access token as "Authorization: Bearer <token>".'));
-      return;
-    }
-    req.user = tokens.verify(token);
-    next();
-  };
-}
-
-export function hasScopes(granted: readonly string[], required: readonly Scope[]): boolean {
-  return granted.includes('admin') || required.every((s) => granted.includes(s));
-}
-
-/** 403 unless the authenticated user holds every scope listed (admin holds all). */
-export function requireScope(...required: Scope[]) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    if (!req.user) {
-      next(unauthorized('Authentication required.'));
-      return;
-    }
-    if (!hasScopes(req.user.scopes, required)) {
-      next(
-        new AppError('FORBIDDEN', {
-          detail: `This requires the scope${required.length > 1 ? 's' : ''} ${required.join(', ')}.`,
-          extensions: { requiredScopes: required },
-        }),
-      );
-      return;
-    }
-    next();
-  };
 }

@@ -1,10 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
-import type { RouteSpec } from '../../http/routes.ts';
+import { authenticate, caller, requireScope, type TokenVerifier } from '../../http/auth.ts';
+import { type RouteRequest, type RouteSpec, route } from '../../http/routes.ts';
 import type { Logger } from '../../log.ts';
 import type { StreamQuota } from '../auth/auth.streams.ts';
-import { type AccessTokens, type AuthUser, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import type { ProjectsService } from '../projects/projects.service.ts';
 import type { EventsService } from './events.service.ts';
 import { serveEventStream } from './sse.stream.ts';
@@ -12,7 +12,7 @@ import { serveEventStream } from './sse.stream.ts';
 export interface SseDeps {
   events: EventsService;
   projects: ProjectsService;
-  tokens: AccessTokens;
+  tokens: TokenVerifier;
   streams: StreamQuota;
   config: Config;
   log: Logger;
@@ -24,6 +24,12 @@ const EVENT_ID = /^\d{1,15}$/;
  * Browsers' EventSource cannot send headers: it may carry the access token as `?access_token=`
  * (never logged: the request log redacts it). A header, when present, wins.
  */
+/** The stream's query: a resume position and, for EventSource, the access token. */
+interface EventStreamQuery {
+  lastEventId?: string;
+  access_token?: string;
+}
+
 function tokenFromQuery(req: Request, _res: Response, next: NextFunction): void {
   const token = req.query.access_token;
   if (req.headers.authorization === undefined && typeof token === 'string') {
@@ -32,7 +38,7 @@ function tokenFromQuery(req: Request, _res: Response, next: NextFunction): void 
   next();
 }
 
-function lastEventId(req: Request): number | undefined {
+function lastEventId(req: RouteRequest<EventStreamQuery>): number | undefined {
   const header = req.headers['last-event-id'];
   const query = req.query.lastEventId;
   const raw =
@@ -51,7 +57,7 @@ function lastEventId(req: Request): number | undefined {
 
 export function sseRoutes({ events, projects, tokens, streams, config, log }: SseDeps): RouteSpec[] {
   return [
-    {
+    route<EventStreamQuery>({
       method: 'get',
       path: '/api/sse/projects/{id}',
       operationId: 'streamProjectEvents',
@@ -91,7 +97,7 @@ export function sseRoutes({ events, projects, tokens, streams, config, log }: Ss
       handler: async (req, res) => {
         const projectId = String(req.params.id);
         const after = lastEventId(req);
-        const user = req.user as AuthUser;
+        const user = caller(req);
         await projects.getOwned(user.id, projectId);
         if (req.method === 'HEAD') {
           // express serves HEAD from GET routes; a stream with no body would never end.
@@ -115,6 +121,6 @@ export function sseRoutes({ events, projects, tokens, streams, config, log }: Ss
           release();
         }
       },
-    },
+    }),
   ];
 }

@@ -1,4 +1,5 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { Response } from 'express';
 import type { Logger } from '../../log.ts';
 import type { EventSink, EventsService, ProjectEvent } from './events.service.ts';
 
@@ -46,7 +47,7 @@ function buffered(res: Response): number {
  * goes out only once the stream knows where it starts, so whatever changes after the client
  * sees the stream open is on it. Resolves when the response closes.
  */
-export function serveEventStream(req: Request, res: Response, opts: StreamOptions): Promise<void> {
+export function serveEventStream(req: IncomingMessage, res: Response, opts: StreamOptions): Promise<void> {
   const { events, projectId, log } = opts;
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',

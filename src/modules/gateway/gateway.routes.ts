@@ -1,9 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Config, Scope } from '../../config.ts';
 import { AppError } from '../../errors.ts';
+import { authenticate, requireScope, type TokenVerifier } from '../../http/auth.ts';
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
 import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
 import { upstreamRequestHeaders } from './gateway.headers.ts';
 import { canonicalPath, underPrefix } from './gateway.paths.ts';
@@ -13,7 +13,7 @@ import { Upstream, type UpstreamSettings } from './gateway.upstream.ts';
 
 export interface GatewayDeps {
   config: Config;
-  tokens: AccessTokens;
+  tokens: TokenVerifier;
   log: Logger;
   metrics: WorkerMetrics;
 }

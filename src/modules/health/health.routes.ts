@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { jsonContent, type RouteSpec } from '../../http/routes.ts';
@@ -15,7 +15,7 @@ export interface HealthDeps {
    * database's error): an admin token. Everyone else learns only ready or not, and which of the
    * worker's own checks failed.
    */
-  mayInspect?: (req: Request) => boolean;
+  mayInspect?: (req: { headers: IncomingHttpHeaders }) => boolean;
 }
 
 export function healthRoutes(deps: HealthDeps): RouteSpec[] {

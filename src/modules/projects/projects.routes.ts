@@ -1,18 +1,18 @@
 import type { Request } from 'express';
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
 import { createProject, project, projectIdParam, projectPage, updateProject } from './projects.schemas.ts';
 import type { ProjectsService } from './projects.service.ts';
 
-const userOf = (req: Request) => (req.user as { id: string }).id;
+const userOf = (req: Request) => caller(req).id;
 
-export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens): RouteSpec[] {
-  const reader = [authenticate(tokens), requireScope('projects:read')];
-  const writer = [authenticate(tokens), requireScope('projects:write')];
+export function projectsRoutes(projects: ProjectsService, tokens: TokenVerifier): RouteSpec[] {
+  const reader = guard(tokens, 'projects:read');
+  const writer = guard(tokens, 'projects:write');
   const security = [{ bearer: [] }];
   const tags = ['projects'];
   return [
-    {
+    route<{ limit: number; cursor?: string }>({
       method: 'get',
       path: '/api/projects',
       operationId: 'listProjects',
@@ -26,11 +26,11 @@ export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens):
       ],
       responses: { 200: { description: 'A page', content: jsonContent(projectPage) } },
       handler: async (req, res) => {
-        const { limit, cursor } = req.query as unknown as { limit: number; cursor?: string };
-        res.json(await projects.list(userOf(req), limit, cursor));
+        const { limit, cursor } = req.query;
+        res.json(await projects.list(caller(req).id, limit, cursor));
       },
-    },
-    {
+    }),
+    route<unknown, { name: string; description?: string }>({
       method: 'post',
       path: '/api/projects',
       operationId: 'createProject',
@@ -41,10 +41,10 @@ export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens):
       requestBody: { required: true, schema: createProject },
       responses: { 201: { description: 'Created', content: jsonContent(project) } },
       handler: async (req, res) => {
-        const created = await projects.create(userOf(req), req.body);
+        const created = await projects.create(caller(req).id, req.body);
         res.status(201).location(`/api/projects/${created.id}`).json(created);
       },
-    },
+    }),
     {
       method: 'get',
       path: '/api/projects/{id}',
@@ -56,10 +56,10 @@ export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens):
       parameters: [projectIdParam],
       responses: { 200: { description: 'The project', content: jsonContent(project) } },
       handler: async (req, res) => {
-        res.json(await projects.getOwned(userOf(req), String(req.params.id)));
+        res.json(await projects.getOwned(caller(req).id, String(req.params.id)));
       },
     },
-    {
+    route<unknown, { name?: string; description?: string }>({
       method: 'patch',
       path: '/api/projects/{id}',
       operationId: 'updateProject',
@@ -71,9 +71,9 @@ export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens):
       requestBody: { required: true, schema: updateProject },
       responses: { 200: { description: 'The project', content: jsonContent(project) } },
       handler: async (req, res) => {
-        res.json(await projects.update(userOf(req), String(req.params.id), req.body));
+        res.json(await projects.update(caller(req).id, String(req.params.id), req.body));
       },
-    },
+    }),
     {
       method: 'delete',
       path: '/api/projects/{id}',
@@ -85,7 +85,7 @@ export function projectsRoutes(projects: ProjectsService, tokens: AccessTokens):
       parameters: [projectIdParam],
       responses: { 204: { description: 'Deleted' } },
       handler: async (req, res) => {
-        await projects.remove(userOf(req), String(req.params.id));
+        await projects.remove(caller(req).id, String(req.params.id));
         res.status(204).end();
       },
     },

@@ -1,7 +1,8 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../../config.ts';
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
 import {
   fileEntry,
   filePathParam,
@@ -17,7 +18,7 @@ import { contentTypeOf } from './vfs.types.ts';
 export interface VfsRouteDeps {
   vfs: VfsService;
   projects: ProjectsService;
-  tokens: AccessTokens;
+  tokens: TokenVerifier;
   config: Config;
 }
 
@@ -32,8 +33,7 @@ export function isFileUpload(req: Request): boolean {
   return req.method === 'PUT' && UPLOAD.test(req.path);
 }
 
-const userOf = (req: Request) => (req.user as { id: string }).id;
-const header = (req: Request, name: string) => {
+const header = (req: { headers: IncomingHttpHeaders }, name: string) => {
   const v = req.headers[name];
   return typeof v === 'string' ? v : undefined;
 };
@@ -49,8 +49,8 @@ function entryHeaders(res: Response, entry: { contentHash: string; version: numb
 }
 
 export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): RouteSpec[] {
-  const reader = [authenticate(tokens), requireScope('projects:read')];
-  const writer = [authenticate(tokens), requireScope('projects:write')];
+  const reader = guard(tokens, 'projects:read');
+  const writer = guard(tokens, 'projects:write');
   // The path is checked before a body is read: a bad path costs no upload.
   const checkPath = (req: Request, _res: Response, next: NextFunction) => {
     req.params.path = vfs.normalise(String(req.params.path));
@@ -61,7 +61,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
   const rawBody = express.raw({ type: () => true, limit: config.VFS_MAX_FILE_BYTES });
   // Ownership is settled before a body is read: another user's project costs no upload.
   const ownProject = async (req: Request, res: Response, next: NextFunction) => {
-    res.locals.project = await projects.getOwned(userOf(req), String(req.params.id));
+    res.locals.project = await projects.getOwned(caller(req).id, String(req.params.id));
     next();
   };
   const owned = (res: Response) => res.locals.project as Project;
@@ -69,7 +69,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
   const tags = ['files'];
 
   return [
-    {
+    route<{ prefix?: string }>({
       method: 'get',
       path: '/api/projects/{id}/files',
       operationId: 'listFiles',
@@ -93,7 +93,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       },
       handler: async (req, res) => {
         const project = owned(res);
-        const prefix = (req.query as { prefix?: string }).prefix;
+        const prefix = req.query.prefix;
         // The listing is a function of the revision: an unchanged revision is an unchanged tree.
         res.set('ETag', `"r${project.revision}"`).set('Cache-Control', 'private, no-cache');
         if (req.fresh) {
@@ -102,7 +102,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
         }
         res.json({ revision: project.revision, files: await vfs.list(project.id, prefix) });
       },
-    },
+    }),
     {
       method: 'get',
       path: '/api/projects/{id}/files/{path}',
@@ -123,7 +123,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       },
       handler: async (req, res) => {
         const { entry, content } = await vfs.readIfChanged(
-          userOf(req),
+          caller(req).id,
           String(req.params.id),
           String(req.params.path),
           header(req, 'if-none-match'),
@@ -179,7 +179,7 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
         res.json(entry);
       },
     },
-    {
+    route<{ recursive: boolean }>({
       method: 'delete',
       path: '/api/projects/{id}/files/{path}',
       wildcard: 'path',
@@ -196,15 +196,15 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       responses: { 204: { description: 'Deleted' } },
       handler: async (req, res) => {
         const project = owned(res);
-        const { recursive } = req.query as unknown as { recursive: boolean };
+        const { recursive } = req.query;
         await vfs.remove(project.id, String(req.params.path), {
           ifMatch: header(req, 'if-match'),
           recursive,
         });
         res.status(204).end();
       },
-    },
-    {
+    }),
+    route<unknown, { from: string; to: string; overwrite: boolean }>({
       method: 'post',
       path: '/api/projects/{id}/files:move',
       operationId: 'moveFile',
@@ -219,11 +219,11 @@ export function vfsRoutes({ vfs, projects, tokens, config }: VfsRouteDeps): Rout
       responses: { 200: { description: 'Moved', content: jsonContent(moveResult) } },
       handler: async (req, res) => {
         const project = owned(res);
-        const { from, to, overwrite } = req.body as { from: string; to: string; overwrite: boolean };
+        const { from, to, overwrite } = req.body;
         const moved = await vfs.moveAny(project.id, from, to, { overwrite });
         res.json({ from: vfs.normalise(from), to: vfs.normalise(to), ...moved });
       },
-    },
+    }),
   ];
 }
 

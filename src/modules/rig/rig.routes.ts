@@ -3,8 +3,8 @@ import type { Request, Response } from 'express';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
 import type { MinerClient } from './miner.client.ts';
 import type { NodeRpcClient } from './node.client.ts';
 import {
@@ -22,7 +22,7 @@ import { blocksPage, history } from './rig.service.ts';
 
 export interface RigDeps {
   miner: MinerClient;
-  tokens: AccessTokens;
+  tokens: TokenVerifier;
   db: Database;
   /** The small pool exports stream from (Database.secondary), apart from `db`'s. */
   exportDb: Database;
@@ -36,8 +36,8 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       .map((m) => m.trim())
       .filter(Boolean),
   );
-  const reader = [authenticate(tokens), requireScope('miner:read')];
-  const controller = [authenticate(tokens), requireScope('miner:control')];
+  const reader = guard(tokens, 'miner:read');
+  const controller = guard(tokens, 'miner:control');
   const security = [{ bearer: [] }];
   // As many exports at once as the export pool has clients: beyond, 429 rather than a queue.
   const slots = new ExportSlots(config.EXPORT_POOL_SIZE, config.EXPORT_MAX_PER_USER);
@@ -49,7 +49,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
     name: string,
     format: ExportFormat,
   ) => {
-    const release = slots.take((req.user as { id: string }).id);
+    const release = slots.take(caller(req).id);
     try {
       await streamExport(req, res, await rows(), columns, name, format, config.EXPORT_DRAIN_TIMEOUT_MS);
     } finally {
@@ -79,7 +79,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
         res.type('application/json').send(body);
       },
     },
-    {
+    route<{ from?: string; to?: string; step: number }>({
       method: 'get',
       path: '/api/stats/history',
       operationId: 'getStatsHistory',
@@ -119,9 +119,9 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
         },
       },
       handler: async (req, res) => {
-        res.json(await history(db, req.query as unknown as { from?: string; to?: string; step: number }));
+        res.json(await history(db, req.query));
       },
-    },
+    }),
     {
       method: 'get',
       path: '/api/miner/status',
@@ -165,7 +165,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
         res.json((await miner.command('stop')).status);
       },
     },
-    {
+    route<{ limit: number; cursor?: string }>({
       method: 'get',
       path: '/api/blocks/validated',
       operationId: 'getValidatedBlocks',
@@ -179,11 +179,11 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       ],
       responses: { 200: { description: 'A page', content: jsonContent(blockPage) } },
       handler: async (req, res) => {
-        const { limit, cursor } = req.query as unknown as { limit: number; cursor?: string };
+        const { limit, cursor } = req.query;
         res.json(await blocksPage(db, limit, cursor));
       },
-    },
-    {
+    }),
+    route<{ from?: string; to?: string; format: ExportFormat }>({
       method: 'get',
       path: '/api/export/stats',
       operationId: 'exportStats',
@@ -198,7 +198,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       ],
       responses: exportResponses,
       handler: async (req, res) => {
-        const q = req.query as unknown as { from?: string; to?: string; format: ExportFormat };
+        const q = req.query;
         const from = new Date(q.from ?? 0);
         const to = q.to ? new Date(q.to) : new Date(8.64e15);
         await exportRows(
@@ -210,8 +210,8 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
           q.format,
         );
       },
-    },
-    {
+    }),
+    route<{ format: ExportFormat }>({
       method: 'get',
       path: '/api/export/blocks',
       operationId: 'exportBlocks',
@@ -222,10 +222,10 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       parameters: [formatParam],
       responses: exportResponses,
       handler: async (req, res) => {
-        const { format } = req.query as unknown as { format: ExportFormat };
+        const { format } = req.query;
         await exportRows(req, res, () => streamValidatedBlocks(exportDb), blockColumns, 'blocks', format);
       },
-    },
+    }),
     {
       method: 'post',
       path: '/api/node/rpc',
@@ -233,7 +233,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       summary: 'JSON-RPC 2.0 to the node (single or batch); methods outside NODE_RPC_METHODS are refused',
       tags: ['rig'],
       security: [{ bearer: [] }],
-      before: [authenticate(tokens), requireScope('node:rpc')],
+      before: guard(tokens, 'node:rpc'),
       requestBody: {
         required: true,
         description: 'A JSON-RPC 2.0 request or batch',

@@ -1,15 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { type AuthUser, hasScopes, type TokenVerifier } from '../../http/auth.ts';
 import type { Logger } from '../../log.ts';
 import type { MinerEvent } from '../../miner/protocol.ts';
 import type { StreamQuota } from '../auth/auth.streams.ts';
-import type { AccessTokens, AuthUser } from '../auth/auth.tokens.ts';
-import { hasScopes } from '../auth/auth.tokens.ts';
 import type { MinerClient } from './miner.client.ts';
 
 export interface LiveOptions {
-  tokens: AccessTokens;
+  tokens: TokenVerifier;
   /** The user's open SSE streams and WebSockets in this worker. */
   streams: StreamQuota;
   /** Origins besides the request's own that may open /ws (comma-separated). */

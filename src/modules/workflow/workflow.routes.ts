@@ -1,5 +1,5 @@
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
-import { type AccessTokens, authenticate, requireScope } from '../auth/auth.tokens.ts';
+import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
 import {
   cancelReply,
   catalog,
@@ -19,11 +19,10 @@ const uuidParam = (name: string, where: 'path' | 'query' = 'path') => ({
   schema: { type: 'string', format: 'uuid' },
 });
 
-export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens): RouteSpec[] {
-  const reader = [authenticate(tokens), requireScope('projects:read')];
-  const writer = [authenticate(tokens), requireScope('projects:write')];
+export function workflowRoutes(workflows: WorkflowService, tokens: TokenVerifier): RouteSpec[] {
+  const reader = guard(tokens, 'projects:read');
+  const writer = guard(tokens, 'projects:write');
   const security = [{ bearer: [] }];
-  const userId = (req: { user?: { id: string } }) => (req.user as { id: string }).id;
   return [
     {
       method: 'get',
@@ -39,7 +38,7 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
         res.json(workflows.catalog());
       },
     },
-    {
+    route<unknown, { projectId: string; prompt: string }>({
       method: 'post',
       path: '/api/workflow/plan',
       operationId: 'planWorkflow',
@@ -55,12 +54,12 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
         },
       },
       handler: async (req, res) => {
-        const body = req.body as { projectId: string; prompt: string };
-        const result = await workflows.plan(userId(req), body.projectId, body.prompt);
+        const body = req.body;
+        const result = await workflows.plan(caller(req).id, body.projectId, body.prompt);
         res.set('Workflow-Planner', result.planner).json(result.plan);
       },
-    },
-    {
+    }),
+    route<unknown, { projectId: string; plan?: unknown; prompt?: string }>({
       method: 'post',
       path: '/api/workflow/run',
       operationId: 'runWorkflow',
@@ -76,11 +75,11 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
         },
       },
       handler: async (req, res) => {
-        const { runId } = await workflows.run(userId(req), req.body);
+        const { runId } = await workflows.run(caller(req).id, req.body);
         res.status(202).location(`/api/workflow/runs/${runId}`).json({ runId });
       },
-    },
-    {
+    }),
+    route<{ projectId: string; limit: number; cursor?: string }>({
       method: 'get',
       path: '/api/workflow/runs',
       operationId: 'listWorkflowRuns',
@@ -95,10 +94,10 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
       ],
       responses: { 200: { description: 'Runs', content: jsonContent(runPage) } },
       handler: async (req, res) => {
-        const q = req.query as unknown as { projectId: string; limit: number; cursor?: string };
-        res.json(await workflows.list(userId(req), q.projectId, q.limit, q.cursor));
+        const q = req.query;
+        res.json(await workflows.list(caller(req).id, q.projectId, q.limit, q.cursor));
       },
-    },
+    }),
     {
       method: 'get',
       path: '/api/workflow/runs/{id}',
@@ -110,7 +109,9 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
       parameters: [uuidParam('id')],
       responses: { 200: { description: 'The run', content: jsonContent(run) } },
       handler: async (req, res) => {
-        res.set('Cache-Control', 'no-store').json(await workflows.get(userId(req), req.params.id as string));
+        res
+          .set('Cache-Control', 'no-store')
+          .json(await workflows.get(caller(req).id, req.params.id as string));
       },
     },
     {
@@ -128,7 +129,7 @@ export function workflowRoutes(workflows: WorkflowService, tokens: AccessTokens)
         202: { description: 'Cancel requested', content: jsonContent(cancelReply) },
       },
       handler: async (req, res) => {
-        const { accepted, run: current } = await workflows.cancel(userId(req), req.params.id as string);
+        const { accepted, run: current } = await workflows.cancel(caller(req).id, req.params.id as string);
         res.status(accepted ? 202 : 200).json({ runId: current.id, status: current.status });
       },
     },
