@@ -15,10 +15,9 @@ import {
   statsColumns,
   streamExport,
 } from './rig.export.ts';
-import { streamStatsSamples, streamValidatedBlocks } from './rig.repo.ts';
 import { proxyRpc } from './rig.rpc.ts';
 import { blockPage, exportResponses, formatParam, minerStatus, stats } from './rig.schemas.ts';
-import { blocksPage, history } from './rig.service.ts';
+import { allValidatedBlocks, blocksPage, history, statsSamples } from './rig.service.ts';
 
 export interface RigDeps {
   miner: MinerClient;
@@ -199,16 +198,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       responses: exportResponses,
       handler: async (req, res) => {
         const q = req.query;
-        const from = new Date(q.from ?? 0);
-        const to = q.to ? new Date(q.to) : new Date(8.64e15);
-        await exportRows(
-          req,
-          res,
-          () => streamStatsSamples(exportDb, from, to),
-          statsColumns,
-          'stats',
-          q.format,
-        );
+        await exportRows(req, res, () => statsSamples(exportDb, q), statsColumns, 'stats', q.format);
       },
     }),
     route<{ format: ExportFormat }>({
@@ -223,7 +213,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       responses: exportResponses,
       handler: async (req, res) => {
         const { format } = req.query;
-        await exportRows(req, res, () => streamValidatedBlocks(exportDb), blockColumns, 'blocks', format);
+        await exportRows(req, res, () => allValidatedBlocks(exportDb), blockColumns, 'blocks', format);
       },
     }),
     {

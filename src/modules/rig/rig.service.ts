@@ -1,7 +1,7 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
-import { statsHistory, validatedBlocks } from './rig.repo.ts';
+import { statsHistory, streamStatsSamples, streamValidatedBlocks, validatedBlocks } from './rig.repo.ts';
 
 export interface BlockItem {
   height: number;
@@ -65,4 +65,16 @@ export async function history(db: Database, q: { from?: string; to?: string; ste
       shares: { accepted: Number(r.accepted), rejected: Number(r.rejected), stale: Number(r.stale) },
     })),
   };
+}
+
+/** The stats samples in [from, to) (the whole series when neither is given), as a row stream. */
+export function statsSamples(db: Database, q: { from?: string; to?: string }) {
+  const from = new Date(q.from ?? 0);
+  const to = q.to ? new Date(q.to) : new Date(8.64e15);
+  return streamStatsSamples(db, from, to);
+}
+
+/** Every validated block, newest first, as a row stream. */
+export function allValidatedBlocks(db: Database) {
+  return streamValidatedBlocks(db);
 }
