@@ -7,8 +7,10 @@ import { enableCompression } from './http/compression.ts';
 import { requestContext } from './http/context.ts';
 import './http/json-response.ts';
 import { bearerToken, hasScopes } from './http/auth.ts';
+import { openapiDocument } from './http/openapi.ts';
 import { errorHandler, notFound } from './http/problem.ts';
-import { mountRoutes, openapiDocument, type RouteSpec } from './http/routes.ts';
+import type { RouteSpec } from './http/route-spec.ts';
+import { mountRoutes } from './http/routes.ts';
 import { apiHeaders, staticHeaders } from './http/static-headers.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
@@ -50,7 +52,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): {
   app: Express;
   live: LiveUpdates;
-  /** Releases what the modules hold (event streams, the LISTEN session); called while draining. */
+  /** Releases what the modules hold (event streams, their LISTEN subscriptions); called while draining. */
   close: () => Promise<void>;
 } {
   const { config } = deps;
@@ -121,7 +123,7 @@ export function createApp(deps: AppDeps): {
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
   });
 
-  const events = createEventsService({ db: deps.db, config, log: deps.log, worker: deps.worker });
+  const events = createEventsService({ db: deps.db, config, log: deps.log });
   const projects = createProjectsService({ db: deps.db, events, config });
   const vfs = createVfsService({ db: deps.db, config, events });
   const closers: (() => Promise<void>)[] = [() => events.close()];

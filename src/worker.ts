@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.ts';
 import { config, poolSizePerWorker } from './config.ts';
-import { Database } from './db/pool.ts';
-import { warmValidators } from './http/routes.ts';
+import { openDatabase } from './db/pool.ts';
 import { HttpServers } from './http/servers.ts';
+import { warmValidators } from './http/validation.ts';
 import { WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import { createLogger } from './log.ts';
 import { setupWorkerMetrics } from './metrics/worker.metrics.ts';
@@ -35,15 +35,13 @@ if (!databaseUrl) {
 }
 
 const metrics = setupWorkerMetrics(workerId);
-const db = new Database(
+const db = openDatabase(
+  cfg,
   {
     connectionString: databaseUrl,
     max: poolSizePerWorker(cfg),
-    connectTimeoutMs: cfg.PG_CONNECT_TIMEOUT_MS,
-    idleTimeoutMs: cfg.PG_IDLE_TIMEOUT_MS,
-    statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
-    retryAfterSeconds: cfg.DB_RETRY_AFTER_SECONDS,
     applicationName: `ferrite-worker-${workerId}`,
+    listenApplicationName: `ferrite-listener-${workerId}`,
   },
   log,
 );

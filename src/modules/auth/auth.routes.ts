@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import { authenticate, caller } from '../../http/auth.ts';
-import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import type { AuthService } from './auth.service.ts';
 import type { AccessTokens } from './auth.tokens.ts';
 

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import { authenticate, caller, requireScope, type TokenVerifier } from '../../http/auth.ts';
-import { type RouteRequest, type RouteSpec, route } from '../../http/routes.ts';
+import { type RouteRequest, type RouteSpec, route } from '../../http/route-spec.ts';
 import type { Logger } from '../../log.ts';
 import type { StreamQuota } from '../auth/auth.streams.ts';
 import type { ProjectsService } from '../projects/projects.service.ts';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { jsonContent, type RouteSpec } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec } from '../../http/route-spec.ts';
 
 export interface HealthDeps {
   db: Database;

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
-import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import { createProject, project, projectIdParam, projectPage, updateProject } from './projects.schemas.ts';
 import type { ProjectsService } from './projects.service.ts';
 

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../../config.ts';
 import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
-import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import {
   fileEntry,
   filePathParam,

@@ -4,7 +4,7 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
-import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import type { MinerClient } from './miner.client.ts';
 import type { NodeRpcClient } from './node.client.ts';
 import {

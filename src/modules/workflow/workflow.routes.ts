@@ -1,5 +1,5 @@
 import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
-import { jsonContent, type RouteSpec, route } from '../../http/routes.ts';
+import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import {
   cancelReply,
   catalog,
