@@ -1,27 +1,9 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { bool, ConfigError, int, list, optionalString, parseEnv, port, words } from './config/parsers.ts';
 
-// A port of 0 or "off" switches that listener off; ephemeral ports are chosen by the caller.
-const port = (fallback: number) =>
-  z
-    .union([z.literal('off'), z.coerce.number().int().min(0).max(65535)])
-    .default(fallback)
-    .transform((v) => (v === 'off' ? 0 : v));
-
-const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
-
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === '' ? undefined : v));
+export { ConfigError };
 
 // An upstream's base URL: its path is prepended to what is forwarded; query, fragment and
 // credentials have no defined meaning there.
@@ -153,12 +135,12 @@ export const configSchema = z.object({
   LOGIN_MAX_ATTEMPTS_PER_IP: int(50, 1),
   LOGIN_WINDOW_SECONDS: int(900, 1),
   MINER_CMD: optionalString,
-  MINER_ARGS: z.string().default(''),
+  MINER_ARGS: words(),
   MINER_AUTOSTART: bool(false),
   MINER_STOP_TIMEOUT_MS: int(5000, 100),
   MINER_RESTART: z.enum(['on-failure', 'always', 'never']).default('on-failure'),
   MINER_RESTART_BACKOFF_MAX_MS: int(30_000, 0),
-  MINER_ENV_PASSTHROUGH: z.string().default(''),
+  MINER_ENV_PASSTHROUGH: list(),
   STATS_PERSIST_INTERVAL_MS: int(10_000, 100),
   STATS_PUSH_INTERVAL_MS: int(1000, 50),
   WS_PING_INTERVAL_MS: int(30_000, 100),
@@ -241,23 +223,9 @@ export const configSchema = z.object({
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
-export class ConfigError extends Error {
-  readonly issues: readonly string[];
-  constructor(issues: readonly string[]) {
-    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
-    this.name = 'ConfigError';
-    this.issues = issues;
-  }
-}
-
 /** Parses the environment once; reports every bad key together. */
 export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = configSchema.safeParse(env);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(issues);
-  }
-  const cfg = result.data;
+  const cfg = parseEnv(configSchema, env);
   const issues: string[] = [];
   if ((cfg.TLS_CERT === undefined) !== (cfg.TLS_KEY === undefined)) {
     issues.push('TLS_CERT/TLS_KEY: set both or neither');

@@ -1,23 +1,22 @@
 import { fileURLToPath } from 'node:url';
 import { type Config, minerConfigured } from '../config.ts';
+import { SIM_MINER_KEYS } from '../config/sim-miner.ts';
 import type { Logger } from '../log.ts';
 import { MinerSupervisor, minerEnvironment } from './supervisor.ts';
 
 export const SIM_MINER = fileURLToPath(new URL('./sim-miner.ts', import.meta.url));
 
 /**
- * The host's miner: MINER_CMD (+ MINER_ARGS, split on spaces) when set; outside production the
- * simulated miner by default; in production without MINER_CMD, none (miner routes answer 503).
+ * The host's miner: MINER_CMD (+ MINER_ARGS) when set; outside production the simulated miner by
+ * default; in production without MINER_CMD, none (miner routes answer 503).
  */
 export function createMiner(cfg: Config, log: Logger): MinerSupervisor | undefined {
   let cmd = cfg.MINER_CMD;
-  let args = cfg.MINER_ARGS.split(/\s+/).filter(Boolean);
+  let args = cfg.MINER_ARGS;
   if (!minerConfigured(cfg)) return undefined;
-  const passthrough = cfg.MINER_ENV_PASSTHROUGH.split(',')
-    .map((n) => n.trim())
-    .filter(Boolean);
+  // The miner's environment is built from ferrite's own, which only this and config.ts read:
   // SIM_MINER_* tune the bundled simulated miner (however it is started) and hold no secret.
-  const env = minerEnvironment(process.env, passthrough, ['SIM_MINER_']);
+  const env = minerEnvironment(process.env, [...cfg.MINER_ENV_PASSTHROUGH, ...SIM_MINER_KEYS]);
   if (!cmd) {
     cmd = process.execPath;
     args = [SIM_MINER];

@@ -1,19 +1,19 @@
 // A simulated GPU miner for demos and tests (`npm run sim-miner`). It speaks the miner protocol
 // documented in the README: one JSON object per stdout line (`stats`, `block`), anything else is
-// log text. Tunable through the environment; stops cleanly on SIGTERM/SIGINT.
+// log text. Tuned by SIM_MINER_* (src/config/sim-miner.ts); stops cleanly on SIGTERM/SIGINT.
 import { createHash, randomInt } from 'node:crypto';
+import { ConfigError } from '../config/parsers.ts';
+import { parseSimMinerConfig, type SimMinerConfig } from '../config/sim-miner.ts';
 
-const env = (name: string, fallback: number) => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v >= 0 ? v : fallback;
-};
-
-const intervalMs = env('SIM_MINER_INTERVAL_MS', 1000);
-const gpuCount = Math.max(1, Math.floor(env('SIM_MINER_GPUS', 4)));
-// Probability that a stats tick also finds a block.
-const blockChance = env('SIM_MINER_BLOCK_CHANCE', 0.02);
-// Exit with code 1 after this long (0 = never): lets tests exercise crash handling.
-const crashAfterMs = env('SIM_MINER_CRASH_AFTER_MS', 0);
+let cfg: SimMinerConfig;
+try {
+  cfg = parseSimMinerConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`sim-miner: ${err.message}\n`);
+  process.exit(78); // EX_CONFIG, as ferrite itself
+}
+const gpuCount = cfg.SIM_MINER_GPUS;
 
 const gpus = Array.from({ length: gpuCount }, (_, index) => ({
   index,
@@ -51,19 +51,19 @@ const timer = setInterval(() => {
     shares: { ...shares },
     gpus: perGpu,
   });
-  if (Math.random() < blockChance) {
+  if (Math.random() < cfg.SIM_MINER_BLOCK_CHANCE) {
     height++;
     const hash = `0x${createHash('sha256').update(`${height}:${Date.now()}`).digest('hex')}`;
     line({ type: 'block', height, hash, difficulty: Math.round(jitter(4.2e15, 0.1)) });
     process.stdout.write(`found block ${height}\n`);
   }
-}, intervalMs);
+}, cfg.SIM_MINER_INTERVAL_MS);
 
-if (crashAfterMs > 0) {
+if (cfg.SIM_MINER_CRASH_AFTER_MS > 0) {
   setTimeout(() => {
     process.stderr.write('sim-miner: simulated crash\n');
     process.exit(1);
-  }, crashAfterMs);
+  }, cfg.SIM_MINER_CRASH_AFTER_MS);
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

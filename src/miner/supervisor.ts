@@ -21,18 +21,12 @@ const BASE_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'];
 /**
  * The miner is a third-party binary: it gets an explicit, minimal environment, never
  * ferrite's (which holds JWT_SECRET, DATABASE_URL, upstream URLs…). Only the base variables
- * and the names the operator lists (MINER_ENV_PASSTHROUGH) or that start with one of `prefixes` are copied.
+ * and the names in `passthrough` (MINER_ENV_PASSTHROUGH and the simulated miner's keys) are copied.
  */
-export function minerEnvironment(
-  parent: NodeJS.ProcessEnv,
-  passthrough: readonly string[],
-  prefixes: readonly string[] = [],
-): NodeJS.ProcessEnv {
+export function minerEnvironment(parent: NodeJS.ProcessEnv, passthrough: readonly string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined) continue;
-    if (BASE_ENV.includes(name) || passthrough.includes(name) || prefixes.some((p) => name.startsWith(p)))
-      env[name] = value;
+    if (value !== undefined && (BASE_ENV.includes(name) || passthrough.includes(name))) env[name] = value;
   }
   return env;
 }
