@@ -408,7 +408,7 @@ describe('GET /api/sse/projects/:id', () => {
         s.close();
       }
       await cluster.waitForLog(
-        (l) => l.msg === 'event listener lost its postgres session' && cluster.logs.indexOf(l) >= logsBefore,
+        (l) => l.msg === 'LISTEN session lost its postgres connection' && cluster.logs.indexOf(l) >= logsBefore,
       );
     });
   });
@@ -433,7 +433,7 @@ describe('GET /api/sse/projects/:id', () => {
         },
         log,
       );
-      const events = createEventsService({ db: pool, config, log, worker: 'test' });
+      const events = createEventsService({ db: pool, config, log });
       const heard: ProjectEvent[] = [];
       const unsubscribe = events.subscribe(id, {
         offer: (e) => heard.push(e),

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { type ListenOptions, ListenSession, type Subscription } from './listen.ts';
 
 /** What repositories need: the pool-backed Database or a transaction's client. */
 export interface Queryable {
@@ -19,6 +21,31 @@ export interface PoolOptions {
   statementTimeoutMs: number;
   retryAfterSeconds: number;
   applicationName: string;
+  /** Names the LISTEN session in pg_stat_activity; `<applicationName>-listen` by default. */
+  listenApplicationName?: string;
+}
+
+type PoolSettings = Pick<
+  Config,
+  'PG_CONNECT_TIMEOUT_MS' | 'PG_IDLE_TIMEOUT_MS' | 'PG_STATEMENT_TIMEOUT_MS' | 'DB_RETRY_AFTER_SECONDS'
+>;
+
+/** A Database on `connectionString` with the service's pool settings: how every process opens one. */
+export function openDatabase(
+  cfg: PoolSettings,
+  target: Pick<PoolOptions, 'connectionString' | 'max' | 'applicationName' | 'listenApplicationName'>,
+  log: Logger,
+): Database {
+  return new Database(
+    {
+      ...target,
+      connectTimeoutMs: cfg.PG_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: cfg.PG_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: cfg.PG_STATEMENT_TIMEOUT_MS,
+      retryAfterSeconds: cfg.DB_RETRY_AFTER_SECONDS,
+    },
+    log,
+  );
 }
 
 // Errors that mean "the database cannot be reached right now", as opposed to a bad query.
@@ -59,8 +86,9 @@ export function isUnavailableError(err: unknown): boolean {
 }
 
 /**
- * The worker's pool. While the database is known to be down, queries fail at once with a 503
- * instead of each waiting for a connect timeout; a background probe notices the recovery.
+ * The worker's pool and its one LISTEN session. While the database is known to be down, queries
+ * fail at once with a 503 instead of each waiting for a connect timeout; a background probe
+ * notices the recovery.
  */
 export class Database implements Queryable {
   readonly pool: pg.Pool;
@@ -69,6 +97,9 @@ export class Database implements Queryable {
   readonly #retryAfter: number;
   #down = false;
   #probe: NodeJS.Timeout | undefined;
+  // A secondary pool's listeners join its primary's session: one LISTEN connection per worker.
+  #primary: Database | undefined;
+  #listener: ListenSession | undefined;
 
   constructor(options: PoolOptions, log: Logger) {
     this.#log = log;
@@ -137,10 +168,31 @@ export class Database implements Queryable {
    * the ones every other request needs.
    */
   secondary(max: number, name: string): Database {
-    return new Database(
+    const db = new Database(
       { ...this.#options, max, applicationName: `${this.#options.applicationName}-${name}` },
       this.#log,
     );
+    db.#primary = this.#primary ?? this;
+    return db;
+  }
+
+  /**
+   * Delivers the payload of every NOTIFY on `channel` to `onNotification`, over the one session
+   * this Database keeps for all its listeners (opened at the first call, reconnected with backoff,
+   * ended by `close`). See `ListenOptions.onListening` for re-reading after a reconnect.
+   */
+  listen(channel: string, onNotification: (payload: string) => void, options?: ListenOptions): Subscription {
+    if (this.#primary) return this.#primary.listen(channel, onNotification, options);
+    return this.#listenSession().subscribe(channel, onNotification, options);
+  }
+
+  #listenSession(): ListenSession {
+    this.#listener ??= new ListenSession({
+      connectionString: this.#options.connectionString,
+      applicationName: this.#options.listenApplicationName ?? `${this.#options.applicationName}-listen`,
+      log: this.#log,
+    });
+    return this.#listener;
   }
 
   /** A dedicated client, failing fast with a 503 while the database is known to be down. */
@@ -232,6 +284,8 @@ export class Database implements Queryable {
 
   async close(): Promise<void> {
     clearTimeout(this.#probe);
-    await this.pool.end();
+    // Closed even if never used, so that a listen() after this opens nothing.
+    const listener = this.#primary ? undefined : this.#listenSession();
+    await Promise.all([listener?.close(), this.pool.end()]);
   }
 }

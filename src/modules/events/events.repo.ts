@@ -89,9 +89,3 @@ export async function pruneEventsOlderThan(db: Queryable, seconds: number): Prom
   );
   return res.rowCount ?? 0;
 }
-
-/** Subscribes the session to a notification channel (names cannot be parameters). */
-export async function listen(db: Queryable, channel: string): Promise<void> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
-  await db.query(`LISTEN ${channel}`);
-}

@@ -2,7 +2,6 @@ import type { Config } from '../../config.ts';
 import type { Database, Queryable } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { PgListener } from './events.listener.ts';
 import * as repo from './events.repo.ts';
 
 export const EVENT_TYPES = [
@@ -51,16 +50,15 @@ export interface EventsDeps {
   db: Database;
   config: Config;
   log: Logger;
-  /** Names this worker's listener session in pg_stat_activity. */
-  worker?: string;
 }
 
 /**
  * Project events: an append-only log per project in Postgres (the source of truth for replay)
  * and a NOTIFY per event so every worker on every host can wake its subscribers. This worker's
- * subscribers hang off one LISTEN session; the hub below is only a fan-out, never a store.
+ * subscribers hang off one subscription to the worker's LISTEN session (`db.listen`); the hub
+ * below is only a fan-out, never a store.
  */
-export function createEventsService({ db, config, log, worker = '0' }: EventsDeps) {
+export function createEventsService({ db, config, log }: EventsDeps) {
   const channels = new Map<string, Set<EventSink>>();
   // Notifications without data are read back per project, in order, once for all subscribers.
   const readBacks = new Map<string, Promise<void>>();
@@ -105,19 +103,12 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
     else dispatch(n.p, { seq: n.s, type: n.t, data: n.d });
   };
 
-  const listener = config.DATABASE_URL
-    ? new PgListener({
-        connectionString: config.DATABASE_URL,
-        channel: EVENTS_CHANNEL,
-        applicationName: `ferrite-listener-${worker}`,
-        log,
-        onNotification,
-        onListening: () => {
-          for (const sinks of channels.values()) for (const sink of sinks) sink.resync();
-        },
-      })
-    : undefined;
-  listener?.start();
+  // Notifications sent while the session was down are lost: every subscriber re-reads the log.
+  const listener = db.listen(EVENTS_CHANNEL, onNotification, {
+    onListening: () => {
+      for (const sinks of channels.values()) for (const sink of sinks) sink.resync();
+    },
+  });
 
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
@@ -204,15 +195,15 @@ export function createEventsService({ db, config, log, worker = '0' }: EventsDep
 
     /** Whether this worker's LISTEN session is up. */
     listening(): boolean {
-      return listener?.connected ?? false;
+      return listener.listening;
     },
 
-    /** Ends every live stream on this worker (drain) and closes the listener. */
+    /** Ends every live stream on this worker (drain) and leaves the LISTEN session. */
     async close(): Promise<void> {
       closed = true;
       clearInterval(sweep);
       for (const sinks of [...channels.values()]) for (const sink of [...sinks]) sink.end('draining');
-      await listener?.close();
+      listener.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type { Subscription } from '../../db/listen.ts';
 import type { Database } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
 import type { EventsPort, WorkflowExecutor, WorkflowMetrics } from './workflow.executor.ts';
@@ -11,7 +11,6 @@ const SWEEP_BATCH = 50;
 
 export interface LeaseOptions {
   db: Database;
-  databaseUrl: string;
   executor: WorkflowExecutor;
   events: EventsPort;
   owner: string;
@@ -25,17 +24,14 @@ export interface LeaseOptions {
 /**
  * Keeps this worker's runs alive and everyone's runs honest: a heartbeat renews the leases of
  * the runs executing here (and notices cancel requests and runs taken away), a sweeper fails
- * runs whose worker stopped renewing, and a LISTEN connection delivers cancel requests made on
- * other workers at once (the heartbeat would notice them within a beat anyway).
+ * runs whose worker stopped renewing, and the worker's LISTEN session delivers cancel requests
+ * made on other workers at once (the heartbeat would notice them within a beat anyway).
  */
 export class LeaseKeeper {
   readonly #o: LeaseOptions;
   #heartbeat: NodeJS.Timeout | undefined;
   #sweeper: NodeJS.Timeout | undefined;
-  #listener: pg.Client | undefined;
-  #reconnect: NodeJS.Timeout | undefined;
-  #ping: NodeJS.Timeout | undefined;
-  #backoffMs = 500;
+  #cancels: Subscription | undefined;
   #closed = false;
 
   constructor(options: LeaseOptions) {
@@ -46,7 +42,12 @@ export class LeaseKeeper {
     this.#heartbeat = setInterval(() => void this.heartbeat(), this.#o.heartbeatMs);
     this.#heartbeat.unref();
     this.#scheduleSweep();
-    void this.#listen();
+    this.#cancels = this.#o.db.listen(
+      CANCEL_CHANNEL,
+      (runId) => this.#o.executor.get(runId)?.halt('cancel', 'cancelled on request'),
+      // Requests made while nobody here was listening.
+      { onListening: () => void this.heartbeat() },
+    );
   }
 
   async heartbeat(): Promise<void> {
@@ -118,64 +119,10 @@ export class LeaseKeeper {
     }
   }
 
-  async #listen(): Promise<void> {
-    if (this.#closed) return;
-    const client = new pg.Client({
-      connectionString: this.#o.databaseUrl,
-      application_name: 'ferrite-workflow-listen',
-      keepAlive: true,
-      connectionTimeoutMillis: 5000,
-      query_timeout: 5000,
-    });
-    let lost = false;
-    const retry = (err?: unknown) => {
-      if (lost) return;
-      lost = true;
-      clearInterval(this.#ping);
-      if (this.#listener === client) this.#listener = undefined;
-      client.end().catch(() => undefined);
-      if (this.#closed) return;
-      this.#o.log.warn({ err, retryInMs: this.#backoffMs }, 'workflow cancel listener lost its connection');
-      this.#reconnect = setTimeout(() => void this.#listen(), this.#backoffMs);
-      this.#reconnect.unref();
-      this.#backoffMs = Math.min(this.#backoffMs * 2, 5000);
-    };
-    client.on('error', retry);
-    client.on('end', () => retry());
-    client.on('notification', (msg) => {
-      if (msg.channel !== CANCEL_CHANNEL || !msg.payload) return;
-      this.#o.executor.get(msg.payload)?.halt('cancel', 'cancelled on request');
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CANCEL_CHANNEL}`);
-    } catch (err) {
-      retry(err);
-      return;
-    }
-    if (this.#closed || lost) {
-      client.end().catch(() => undefined);
-      return;
-    }
-    this.#listener = client;
-    this.#backoffMs = 500;
-    // A half-open connection delivers nothing and reports nothing; a periodic round trip finds it.
-    this.#ping = setInterval(() => {
-      client.query('SELECT 1').catch(retry);
-    }, 15_000);
-    this.#ping.unref();
-    // Requests made while nobody here was listening.
-    await this.heartbeat();
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#sweeper);
-    clearTimeout(this.#reconnect);
-    clearInterval(this.#ping);
-    const client = this.#listener;
-    this.#listener = undefined;
-    await client?.end().catch(() => undefined);
+    this.#cancels?.close();
   }
 }

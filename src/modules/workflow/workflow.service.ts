@@ -115,7 +115,6 @@ export function createWorkflowService(deps: WorkflowDeps) {
   });
   const leases = new LeaseKeeper({
     db,
-    databaseUrl: config.DATABASE_URL ?? '',
     executor,
     events: deps.events,
     owner,
@@ -125,7 +124,7 @@ export function createWorkflowService(deps: WorkflowDeps) {
     log,
     metrics: deps.metrics,
   });
-  if (config.DATABASE_URL) leases.start();
+  leases.start();
   let closing = false;
 
   async function planFromPrompt(
