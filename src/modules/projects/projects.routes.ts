@@ -1,10 +1,7 @@
-import type { Request } from 'express';
 import { caller, guard, type TokenVerifier } from '../../http/auth.ts';
 import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import { createProject, project, projectIdParam, projectPage, updateProject } from './projects.schemas.ts';
 import type { ProjectsService } from './projects.service.ts';
-
-const userOf = (req: Request) => caller(req).id;
 
 export function projectsRoutes(projects: ProjectsService, tokens: TokenVerifier): RouteSpec[] {
   const reader = guard(tokens, 'projects:read');

@@ -12,7 +12,8 @@ import {
   projectIdParam,
 } from './projects.schemas.ts';
 import type { Project, ProjectsService } from './projects.service.ts';
-import { etagOf, type VfsService } from './vfs.service.ts';
+import { etagOf } from './vfs.conditions.ts';
+import type { VfsService } from './vfs.service.ts';
 import { contentTypeOf } from './vfs.types.ts';
 
 export interface VfsRouteDeps {
