@@ -5,7 +5,6 @@ import { chmod, chown, readdir, readFile, rename, rm, writeFile } from 'node:fs/
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import type { Logger } from '../log.ts';
 import {
   bundledBinaries,
@@ -16,6 +15,7 @@ import {
   postgresOwner,
   prepareLayout,
 } from './embedded.runtime.ts';
+import { withSession } from './session.ts';
 
 export interface EmbeddedPostgres {
   /** Connects over the private Unix socket (`?host=<socket dir>`) with the stored password. */
@@ -276,16 +276,14 @@ export async function startEmbeddedPostgres(
 
   const adminUrl = new URL(urlFor(layout.socketDir, port, password));
   adminUrl.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: adminUrl.toString() });
   try {
-    await client.connect();
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
+    await withSession(adminUrl.toString(), 'ferrite-embedded', async (client) => {
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+      if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
+    });
   } catch (err) {
     await stop();
     throw err;
-  } finally {
-    await client.end().catch(() => undefined);
   }
 
   log.info(

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { type Session, withSession } from './session.ts';
 
 export const MIGRATIONS_DIR = path.join(import.meta.dirname, 'migrations');
 
@@ -47,50 +47,53 @@ export async function migrate(
   dir: string = MIGRATIONS_DIR,
 ): Promise<number[]> {
   const migrations = await loadMigrations(dir);
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'ferrite-migrate' });
-  await client.connect();
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY,
-      name text NOT NULL,
-      checksum text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now()
-    )`);
-    const applied = new Map<number, string>();
-    const rows = await client.query<{ version: number; checksum: string }>(
-      'SELECT version, checksum FROM schema_migrations',
-    );
-    for (const row of rows.rows) applied.set(row.version, row.checksum);
-
-    const ran: number[] = [];
-    for (const m of migrations) {
-      const checksum = applied.get(m.version);
-      if (checksum !== undefined) {
-        if (checksum !== m.checksum) {
-          throw new Error(`migration ${m.id} changed after it was applied`);
-        }
-        continue;
-      }
-      await client.query('BEGIN');
-      try {
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-          m.version,
-          m.name,
-          m.checksum,
-        ]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${m.id} failed`, { cause: err });
-      }
-      log.info({ version: m.version, name: m.name }, 'migration applied');
-      ran.push(m.version);
+  return withSession(databaseUrl, 'ferrite-migrate', async (client) => {
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+      return await applyPending(client, migrations, log);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
     }
-    return ran;
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
-    await client.end();
+  });
+}
+
+async function applyPending(client: Session, migrations: Migration[], log: Logger): Promise<number[]> {
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`);
+  const applied = new Map<number, string>();
+  const rows = await client.query<{ version: number; checksum: string }>(
+    'SELECT version, checksum FROM schema_migrations',
+  );
+  for (const row of rows.rows) applied.set(row.version, row.checksum);
+
+  const ran: number[] = [];
+  for (const m of migrations) {
+    const checksum = applied.get(m.version);
+    if (checksum !== undefined) {
+      if (checksum !== m.checksum) {
+        throw new Error(`migration ${m.id} changed after it was applied`);
+      }
+      continue;
+    }
+    await client.query('BEGIN');
+    try {
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+        m.version,
+        m.name,
+        m.checksum,
+      ]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw new Error(`migration ${m.id} failed`, { cause: err });
+    }
+    log.info({ version: m.version, name: m.name }, 'migration applied');
+    ran.push(m.version);
   }
+  return ran;
 }

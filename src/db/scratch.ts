@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { withSession } from './session.ts';
 
 export interface ScratchDatabase {
   url: string;
@@ -13,15 +13,10 @@ export interface ScratchDatabase {
  */
 export async function createScratchDatabase(adminUrl: string, prefix: string): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  const run = async (sql: string) => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
+  const run = (sql: string) =>
+    withSession(adminUrl, 'ferrite-scratch', async (client) => {
       await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+    });
   await run(`CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
