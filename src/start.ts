@@ -2,6 +2,7 @@
 import { type Config, ConfigError, parseConfig } from './config.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
+import { openDatabase } from './db/pool.ts';
 import { ensureDevCertificate } from './http/tls-cert.ts';
 import { createLogger } from './log.ts';
 import { bridgeMinerToWorkers } from './miner/bridge.ts';
@@ -69,8 +70,11 @@ try {
     workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
   const miner = createMiner(cfg, log);
-  const recorder = miner
-    ? new RigRecorder(databaseUrl, cfg, log.child({ component: 'recorder' }))
+  const recorderDb = miner
+    ? openDatabase(cfg, { connectionString: databaseUrl, max: 2, applicationName: 'ferrite-recorder' }, log)
+    : undefined;
+  const recorder = recorderDb
+    ? new RigRecorder(recorderDb, cfg, log.child({ component: 'recorder' }))
     : undefined;
   if (miner) {
     bridgeMinerToWorkers(miner);
@@ -84,6 +88,7 @@ try {
     beforeStop: async () => {
       await miner?.stop();
       await recorder?.close();
+      await recorderDb?.close();
     },
   });
   await primary.start();

@@ -4,10 +4,10 @@
 // DATA_DIR (the running one, or started just for this command).
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { ConfigError, parseConfig, SCOPES } from '../config.ts';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
+import { openDatabase } from '../db/pool.ts';
 import { createLogger } from '../log.ts';
 import { insertUser } from '../modules/auth/auth.repo.ts';
 import { isEmail, normaliseEmail } from '../modules/auth/auth.service.ts';
@@ -76,17 +76,16 @@ url ??= embedded?.url as string;
 let created: Awaited<ReturnType<typeof insertUser>>;
 try {
   await migrate(url, log);
-  const client = new pg.Client({ connectionString: url, application_name: 'ferrite-user-create' });
-  await client.connect();
+  const db = openDatabase(cfg, { connectionString: url, max: 1, applicationName: 'ferrite-user-create' }, log);
   try {
     const passwordHash = await hashPassword(password, {
       memoryCost: cfg.ARGON2_MEMORY_KIB,
       timeCost: cfg.ARGON2_TIME_COST,
       parallelism: cfg.ARGON2_PARALLELISM,
     });
-    created = await insertUser(client, { email, passwordHash, scopes });
+    created = await insertUser(db, { email, passwordHash, scopes });
   } finally {
-    await client.end();
+    await db.close();
   }
 } finally {
   await embedded?.stop();

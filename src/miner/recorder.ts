@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import pg from 'pg';
 import type { Config } from '../config.ts';
+import type { Queryable } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { NodeRpcClient } from '../modules/rig/node.client.ts';
 import {
@@ -19,7 +19,7 @@ import type { MinerSupervisor } from './supervisor.ts';
  * then confirmed with the node over JSON-RPC, retried while the node is unreachable.
  */
 export class RigRecorder {
-  readonly #pool: pg.Pool;
+  readonly #pool: Queryable;
   readonly #log: Logger;
   readonly #node: NodeRpcClient | undefined;
   readonly #method: string;
@@ -32,9 +32,9 @@ export class RigRecorder {
   #validating: Promise<void> | undefined;
   #onValidated: ((hash: string) => void) | undefined;
 
-  constructor(databaseUrl: string, cfg: Config, log: Logger) {
-    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'ferrite-recorder' });
-    this.#pool.on('error', (err) => log.warn({ err }, 'recorder pool error'));
+  /** `db` stays its opener's to close. */
+  constructor(db: Queryable, cfg: Config, log: Logger) {
+    this.#pool = db;
     this.#log = log;
     this.#node = cfg.NODE_RPC_URL
       ? new NodeRpcClient(cfg.NODE_RPC_URL, cfg.NODE_RPC_TIMEOUT_MS, 2)
@@ -121,6 +121,5 @@ export class RigRecorder {
     await this.#validating;
     await this.#persistStats();
     await this.#node?.close();
-    await this.#pool.end();
   }
 }
