@@ -1,8 +1,16 @@
 import type { Database, Queryable } from '../../db/pool.ts';
-import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { Semaphore } from './semaphore.ts';
+import {
+  type EventsPort,
+  Execution,
+  errorMessage,
+  rejectOnAbort,
+  type StopReason,
+  type WorkflowMetrics,
+} from './workflow.execution.ts';
 import { dependentsOf, type Plan, type PlanStep } from './workflow.plan.ts';
+
 import {
   markRunFinished,
   markRunStarted,
@@ -11,29 +19,6 @@ import {
   settlePendingSteps,
 } from './workflow.repo.ts';
 import type { Tool } from './workflow.tools.ts';
-
-export type WorkflowEventType =
-  | 'workflow.run.started'
-  | 'workflow.step.started'
-  | 'workflow.step.finished'
-  | 'workflow.run.finished';
-
-/** The events service's publish (issue #7 contract): inside the caller's transaction. */
-export interface EventsPort {
-  publish(
-    client: Queryable,
-    projectId: string,
-    type: WorkflowEventType,
-    data: Record<string, unknown>,
-  ): Promise<number>;
-}
-
-/** What the executor reports to /metrics (WorkerMetrics has these). */
-export interface WorkflowMetrics {
-  workflowRunFinished(status: string): void;
-  observeWorkflowStep(tool: string, status: string, seconds: number): void;
-  trackWorkflows(read: () => { runs: number; steps: number; waiting: number }): void;
-}
 
 export interface ExecutorOptions {
   db: Database;
@@ -49,68 +34,6 @@ export interface ExecutorOptions {
 }
 
 /** Why an execution stops before its plan is done. */
-export type StopReason = 'cancel' | 'lost' | 'shutdown' | 'error';
-
-const MAX_ERROR_CHARS = 2000;
-
-export function errorMessage(err: unknown): string {
-  const text =
-    err instanceof AppError
-      ? `${err.code}: ${err.message}`
-      : err instanceof Error
-        ? err.message
-        : String(err);
-  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
-
-type LocalState = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
-
-/** One run executing on this worker: its plan, each step's local state, and its abort switch. */
-export class Execution {
-  readonly controller = new AbortController();
-  readonly state: Map<string, LocalState>;
-  readonly failures: { stepId: string; error: string }[] = [];
-  stop: StopReason | undefined;
-  stopDetail = '';
-  done: Promise<void> = Promise.resolve();
-
-  readonly runId: string;
-  readonly projectId: string;
-  readonly plan: Plan;
-
-  constructor(runId: string, projectId: string, plan: Plan) {
-    this.runId = runId;
-    this.projectId = projectId;
-    this.plan = plan;
-    this.state = new Map(plan.steps.map((s) => [s.id, 'pending']));
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  halt(reason: StopReason, detail: string): void {
-    if (this.stop) return;
-    this.stop = reason;
-    this.stopDetail = detail;
-    this.controller.abort(new Error(detail));
-  }
-
-  ready(): PlanStep[] {
-    return this.plan.steps.filter(
-      (s) =>
-        this.state.get(s.id) === 'pending' && s.dependsOn.every((d) => this.state.get(d) === 'succeeded'),
-    );
-  }
-}
-
 /**
  * Runs plans as DAGs: every step whose dependencies succeeded starts at once, up to
  * `runConcurrency` per run and `workerConcurrency` over all runs of this worker. Every state
@@ -328,14 +251,7 @@ export class WorkflowExecutor {
       cancelled ? 'cancelled' : 'skipped',
       cancelled ? 'not started: the run was cancelled' : `not started: ${ex.stopDetail || 'the run failed'}`,
     );
-    const first = ex.failures[0];
-    const [status, reason]: ['succeeded' | 'failed' | 'cancelled', string | null] = cancelled
-      ? ['cancelled', 'cancelled on request']
-      : ex.stop
-        ? ['failed', ex.stopDetail]
-        : first
-          ? ['failed', `step "${first.stepId}" failed: ${first.error}`]
-          : ['succeeded', null];
+    const [status, reason] = ex.outcome();
     const { events, owner } = this.#o;
     // A failed save here leaves the lease to expire: the sweeper then fails the run.
     await this.#o.db

@@ -1,7 +1,8 @@
 import type { Subscription } from '../../db/listen.ts';
 import type { Database } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
-import type { EventsPort, WorkflowExecutor, WorkflowMetrics } from './workflow.executor.ts';
+import type { EventsPort, WorkflowMetrics } from './workflow.execution.ts';
+import type { WorkflowExecutor } from './workflow.executor.ts';
 import { renewLeases, sweepExpired } from './workflow.repo.ts';
 
 /** NOTIFY channel carrying the id of a run someone asked to cancel. */

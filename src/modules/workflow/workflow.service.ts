@@ -8,7 +8,8 @@ import type { Logger } from '../../log.ts';
 import { GeminiModel, GeminiPlanner } from './planner.gemini.ts';
 import { GRAMMAR, RulesPlanner } from './planner.rules.ts';
 import { SearchPool } from './search.pool.ts';
-import { type EventsPort, WorkflowExecutor, type WorkflowMetrics } from './workflow.executor.ts';
+import type { EventsPort, WorkflowMetrics } from './workflow.execution.ts';
+import { WorkflowExecutor } from './workflow.executor.ts';
 import { CANCEL_CHANNEL, LeaseKeeper } from './workflow.lease.ts';
 import { type PathCheck, type Plan, type Planner, PlanValidator } from './workflow.plan.ts';
 import {
