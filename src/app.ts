@@ -1,7 +1,7 @@
 import compression from 'compression';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { type Config, minerConfigured } from './config.ts';
+import type { Config } from './config.ts';
 import type { Database } from './db/pool.ts';
 import { enableCompression } from './http/compression.ts';
 import { requestContext } from './http/context.ts';
@@ -12,30 +12,17 @@ import { errorHandler, notFound } from './http/problem.ts';
 import type { RouteSpec } from './http/route-spec.ts';
 import { mountRoutes } from './http/routes.ts';
 import { apiHeaders, staticHeaders } from './http/static-headers.ts';
+import { StreamQuota } from './http/stream-quota.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
-import { LoginLimiter } from './modules/auth/auth.limiter.ts';
-import { authRoutes } from './modules/auth/auth.routes.ts';
-import { createAuthService } from './modules/auth/auth.service.ts';
-import { StreamQuota } from './modules/auth/auth.streams.ts';
-import { AccessTokens } from './modules/auth/auth.tokens.ts';
-import { createEventsService } from './modules/events/events.service.ts';
-import { sseRoutes } from './modules/events/sse.routes.ts';
-import { createGateway } from './modules/gateway/gateway.routes.ts';
-import { healthRoutes } from './modules/health/health.routes.ts';
-import { projectsRoutes } from './modules/projects/projects.routes.ts';
-import { createProjectsService } from './modules/projects/projects.service.ts';
-import { normalisePath } from './modules/projects/vfs.paths.ts';
-import { isFileUpload, vfsRoutes } from './modules/projects/vfs.routes.ts';
-import { createVfsService } from './modules/projects/vfs.service.ts';
-import { MinerClient } from './modules/rig/miner.client.ts';
-import { NodeRpcClient } from './modules/rig/node.client.ts';
-import { rigRoutes } from './modules/rig/rig.routes.ts';
-import { createLiveUpdates, type LiveUpdates } from './modules/rig/rig.ws.ts';
-import { webDir } from './modules/web/web.build.ts';
-import { mountWeb } from './modules/web/web.routes.ts';
-import { workflowRoutes } from './modules/workflow/workflow.routes.ts';
-import { createWorkflowService } from './modules/workflow/workflow.service.ts';
+import { createAuth } from './modules/auth/index.ts';
+import { createEvents } from './modules/events/index.ts';
+import { createGateway } from './modules/gateway/index.ts';
+import { createHealth } from './modules/health/index.ts';
+import { createProjects, isFileUpload } from './modules/projects/index.ts';
+import { createRig, type LiveUpdates } from './modules/rig/index.ts';
+import { mountDashboard } from './modules/web/index.ts';
+import { createWorkflow } from './modules/workflow/index.ts';
 import { strongEtag } from './native/xxhash.ts';
 
 export interface AppDeps {
@@ -92,89 +79,62 @@ export function createApp(deps: AppDeps): {
       return compressible;
     },
   });
-  const tokens = new AccessTokens(config);
+  const { db, log } = deps;
+  const auth = createAuth({ db, config, log });
+  const { tokens } = auth;
   // The gateway streams bodies both ways, so it comes before any body parser; the shadow's
   // capture sits outside the compressor, where it sees what handlers write.
-  const gateway = createGateway({ config, tokens, log: deps.log, metrics: deps.metrics });
+  const gateway = createGateway({ config, tokens, log, metrics: deps.metrics });
   if (gateway.shadow) app.use(gateway.shadow);
   app.use(gateway.routes);
   // A file upload's body is the file itself, in any media type: its route reads it raw.
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: true });
   const parseBody: RequestHandler = (req, res, next) => (isFileUpload(req) ? next() : json(req, res, next));
 
-  const auth = createAuthService({
-    db: deps.db,
-    config,
-    tokens,
-    limiter: new LoginLimiter(deps.db, config),
-    log: deps.log,
-  });
-
-  const miner = new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000);
   // One count of a user's SSE streams and WebSockets in this worker.
   const streams = new StreamQuota(config.STREAMS_MAX_PER_USER);
-  const live = createLiveUpdates({
-    tokens,
-    streams,
-    allowedOrigins: config.WS_ALLOWED_ORIGINS,
-    miner,
-    log: deps.log,
-    pushIntervalMs: config.STATS_PUSH_INTERVAL_MS,
-    pingIntervalMs: config.WS_PING_INTERVAL_MS,
-  });
-
-  const events = createEventsService({ db: deps.db, config, log: deps.log });
-  const projects = createProjectsService({ db: deps.db, events, config });
-  const vfs = createVfsService({ db: deps.db, config, events });
-  const closers: (() => Promise<void>)[] = [() => events.close()];
-  const workflows = createWorkflowService({
-    db: deps.db,
+  const rig = createRig({ db, config, tokens, streams, log });
+  const events = createEvents({ db, config, log });
+  const projects = createProjects({ db, config, events, tokens, streams, log });
+  const workflow = createWorkflow({
+    db,
     config,
-    log: deps.log,
-    projects,
-    vfs,
+    log,
+    tokens,
     events,
-    checkPath: (path) =>
-      normalisePath(path, { maxBytes: config.VFS_MAX_PATH_BYTES, maxDepth: config.VFS_MAX_PATH_DEPTH }),
     metrics: deps.metrics,
+    projects: projects.projects,
+    vfs: projects.vfs,
+    checkPath: projects.checkPath,
   });
-  // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
-  closers.push(() => workflows.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)));
-  // Exports stream from a pool of their own: clients slow to read them cannot starve the rest.
-  const exportDb = deps.db.secondary(config.EXPORT_POOL_SIZE, 'export');
-  closers.push(() => exportDb.close());
+  const health = createHealth({
+    db,
+    version: deps.version,
+    worker: deps.worker,
+    draining: deps.draining,
+    details: gateway.readiness,
+    mayInspect: (req) => {
+      const token = bearerToken(req);
+      try {
+        return token ? hasScopes(tokens.verify(token).scopes, ['admin']) : false;
+      } catch {
+        return false; // a bad token still gets the anonymous answer, not a 401
+      }
+    },
+  });
+  const closers: (() => Promise<void>)[] = [
+    () => events.close(),
+    // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
+    () => workflow.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)),
+    () => rig.close(),
+  ];
 
   const specs: RouteSpec[] = [
-    ...healthRoutes({
-      db: deps.db,
-      version: deps.version,
-      worker: deps.worker,
-      draining: deps.draining,
-      details: gateway.readiness,
-      mayInspect: (req) => {
-        const token = bearerToken(req);
-        try {
-          return token ? hasScopes(tokens.verify(token).scopes, ['admin']) : false;
-        } catch {
-          return false; // a bad token still gets the anonymous answer, not a 401
-        }
-      },
-    }),
-    ...authRoutes(auth, tokens),
-    ...rigRoutes({
-      miner,
-      tokens,
-      db: deps.db,
-      exportDb,
-      node: config.NODE_RPC_URL
-        ? new NodeRpcClient(config.NODE_RPC_URL, config.NODE_RPC_TIMEOUT_MS)
-        : undefined,
-      config,
-    }),
-    ...projectsRoutes(projects, tokens),
-    ...vfsRoutes({ vfs, projects, tokens, config }),
-    ...sseRoutes({ events, projects, tokens, streams, config, log: deps.log }),
-    ...workflowRoutes(workflows, tokens),
+    ...health.routes,
+    ...auth.routes,
+    ...rig.routes,
+    ...projects.routes,
+    ...workflow.routes,
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 
@@ -191,7 +151,7 @@ export function createApp(deps: AppDeps): {
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
     }),
   );
-  mountWeb(app, webDir(config.DATA_DIR), deps.log, pageHeaders);
+  mountDashboard(app, config.DATA_DIR, log, pageHeaders);
 
   // What no ferrite route served goes to the legacy service. Without one, ferrite is the end of
   // the line: the body is still read (400/413 for a bad one) before the 404.
@@ -200,7 +160,7 @@ export function createApp(deps: AppDeps): {
   app.use(errorHandler(config.EXPOSE_ERRORS));
   return {
     app,
-    live,
+    live: rig.live,
     close: async () => {
       await Promise.all(closers.map((close) => close()));
     },

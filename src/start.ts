@@ -8,7 +8,7 @@ import { createLogger } from './log.ts';
 import { bridgeMinerToWorkers } from './miner/bridge.ts';
 import { createMiner } from './miner/command.ts';
 import { RigRecorder } from './miner/recorder.ts';
-import { buildWeb } from './modules/web/web.build.ts';
+import { buildWeb } from './modules/web/index.ts';
 import { writePidFile } from './pidfile.ts';
 import { Primary } from './primary.ts';
 import { ensureDevJwtSecret } from './secrets.ts';

@@ -2,7 +2,7 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
-import type { EventsService } from '../events/events.service.ts';
+import type { EventsService } from '../events/index.ts';
 import * as repo from './projects.repo.ts';
 
 export interface Project {

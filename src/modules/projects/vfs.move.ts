@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import type { EventsService } from '../events/events.service.ts';
+import type { EventsService } from '../events/index.ts';
 import { conflict, fileNotFound, type VfsChecks } from './vfs.checks.ts';
 import { type FileEntry, toEntry } from './vfs.entry.ts';
 import { within } from './vfs.paths.ts';

@@ -2,7 +2,7 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { contentHash } from '../../native/xxhash.ts';
-import type { EventsService } from '../events/events.service.ts';
+import type { EventsService } from '../events/index.ts';
 import { lockOwner } from './projects.repo.ts';
 import { fileNotFound, precondition, projectNotFound, vfsChecks } from './vfs.checks.ts';
 import { etagOf, ifMatchHolds, ifNoneMatchHolds, noneMatchHashes } from './vfs.conditions.ts';

@@ -2,17 +2,17 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type AuthUser, hasScopes, type TokenVerifier } from '../../http/auth.ts';
+import type { StreamQuota } from '../../http/stream-quota.ts';
 import type { Logger } from '../../log.ts';
 import type { MinerEvent } from '../../miner/protocol.ts';
-import type { StreamQuota } from '../auth/auth.streams.ts';
 import type { MinerClient } from './miner.client.ts';
 
 export interface LiveOptions {
   tokens: TokenVerifier;
   /** The user's open SSE streams and WebSockets in this worker. */
   streams: StreamQuota;
-  /** Origins besides the request's own that may open /ws (comma-separated). */
-  allowedOrigins: string;
+  /** Origins besides the request's own that may open /ws. */
+  allowedOrigins: readonly string[];
   miner: MinerClient;
   log: Logger;
   pushIntervalMs: number;
@@ -73,10 +73,7 @@ export function createLiveUpdates(opts: LiveOptions) {
   });
   const alive = new WeakMap<WebSocket, boolean>();
   const allowed = new Set(
-    opts.allowedOrigins
-      .split(',')
-      .map((o) => originOf(o.trim())?.origin)
-      .filter((o): o is string => Boolean(o)),
+    opts.allowedOrigins.map((o) => originOf(o)?.origin).filter((o): o is string => Boolean(o)),
   );
 
   const send = (ws: WebSocket, message: string, periodic: boolean) => {

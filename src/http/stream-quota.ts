@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.ts';
+import { AppError } from '../errors.ts';
 
 /**
  * Long-lived streams (SSE and WebSockets) one user holds open at once in this worker. Each

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
 import type { Logger } from '../../log.ts';
-import type { EventSink, EventsService, ProjectEvent } from './events.service.ts';
+import type { EventSink, EventsService, ProjectEvent } from '../events/index.ts';
 
 export interface StreamOptions {
   events: EventsService;

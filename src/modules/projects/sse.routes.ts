@@ -3,10 +3,10 @@ import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import { authenticate, caller, requireScope, type TokenVerifier } from '../../http/auth.ts';
 import { type RouteRequest, type RouteSpec, route } from '../../http/route-spec.ts';
+import type { StreamQuota } from '../../http/stream-quota.ts';
 import type { Logger } from '../../log.ts';
-import type { StreamQuota } from '../auth/auth.streams.ts';
-import type { ProjectsService } from '../projects/projects.service.ts';
-import type { EventsService } from './events.service.ts';
+import type { EventsService } from '../events/index.ts';
+import type { ProjectsService } from './projects.service.ts';
 import { serveEventStream } from './sse.stream.ts';
 
 export interface SseDeps {

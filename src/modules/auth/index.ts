@@ -1,0 +1,26 @@
+import type { Config } from '../../config.ts';
+import type { Database } from '../../db/pool.ts';
+import type { Logger } from '../../log.ts';
+import { LoginLimiter } from './auth.limiter.ts';
+import { authRoutes } from './auth.routes.ts';
+import { createAuthService } from './auth.service.ts';
+import { AccessTokens } from './auth.tokens.ts';
+
+export type { AuthService } from './auth.service.ts';
+
+export interface AuthModuleDeps {
+  db: Database;
+  config: Config;
+  log: Logger;
+}
+
+/**
+ * The auth module's door: accounts, login, refresh and logout. Gives its routes, the service
+ * (the operator CLI creates accounts through it) and the token verifier every other module
+ * authenticates callers with (`http/auth.ts`).
+ */
+export function createAuth({ db, config, log }: AuthModuleDeps) {
+  const tokens = new AccessTokens(config);
+  const service = createAuthService({ db, config, tokens, limiter: new LoginLimiter(db, config), log });
+  return { tokens, service, routes: authRoutes(service, tokens) };
+}
