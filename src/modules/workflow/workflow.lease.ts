@@ -3,7 +3,7 @@ import type { Database } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
 import type { EventsPort, WorkflowMetrics } from './workflow.execution.ts';
 import type { WorkflowExecutor } from './workflow.executor.ts';
-import { renewLeases, sweepExpired } from './workflow.repo.ts';
+import { renewLeases, sweepExpired } from './workflow.lease.repo.ts';
 
 /** NOTIFY channel carrying the id of a run someone asked to cancel. */
 export const CANCEL_CHANNEL = 'ferrite_workflow_cancel';
