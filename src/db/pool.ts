@@ -255,7 +255,15 @@ export class Database implements Queryable {
     return stream;
   }
 
-  /** A direct round trip, bypassing the fail-fast state: used by readiness and the probe. */
+  /**
+   * A round trip through the pool, as requests make it: fails at once while the pool knows the
+   * database is down, and with DATABASE_BUSY when every client is in use. What readiness asks.
+   */
+  async check(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  /** A direct round trip, bypassing the fail-fast state: the down-probe and start-up use it. */
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
     if (this.#down) {
