@@ -20,7 +20,8 @@ describe('db.listen', () => {
   // Unique per test, so counting sessions by name never sees another test's.
   let listenName: string;
 
-  const notify = (channel: string, payload: string) => db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  const notify = (channel: string, payload: string) =>
+    db.query('SELECT pg_notify($1, $2)', [channel, payload]);
   const listenSessions = async () =>
     (
       await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
@@ -36,7 +37,12 @@ describe('db.listen', () => {
     listenName = `listen-test-${randomBytes(4).toString('hex')}`;
     db = openDatabase(
       settings,
-      { connectionString: testDb.url, max: 2, applicationName: 'listen-test', listenApplicationName: listenName },
+      {
+        connectionString: testDb.url,
+        max: 2,
+        applicationName: 'listen-test',
+        listenApplicationName: listenName,
+      },
       createLogger('silent', {}),
     );
   });

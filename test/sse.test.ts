@@ -408,7 +408,8 @@ describe('GET /api/sse/projects/:id', () => {
         s.close();
       }
       await cluster.waitForLog(
-        (l) => l.msg === 'LISTEN session lost its postgres connection' && cluster.logs.indexOf(l) >= logsBefore,
+        (l) =>
+          l.msg === 'LISTEN session lost its postgres connection' && cluster.logs.indexOf(l) >= logsBefore,
       );
     });
   });

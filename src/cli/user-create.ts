@@ -76,7 +76,11 @@ url ??= embedded?.url as string;
 let created: Awaited<ReturnType<typeof insertUser>>;
 try {
   await migrate(url, log);
-  const db = openDatabase(cfg, { connectionString: url, max: 1, applicationName: 'ferrite-user-create' }, log);
+  const db = openDatabase(
+    cfg,
+    { connectionString: url, max: 1, applicationName: 'ferrite-user-create' },
+    log,
+  );
   try {
     const passwordHash = await hashPassword(password, {
       memoryCost: cfg.ARGON2_MEMORY_KIB,
