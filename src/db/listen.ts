@@ -34,6 +34,8 @@ interface Subscriber {
 interface Connection {
   client: pg.Client;
   listens: Map<string, { done: boolean }>;
+  /** Runs `sql` after the connection's earlier statements (pg deprecates overlapping queries). */
+  run(sql: string): Promise<void>;
   drop(err?: Error): void;
 }
 
@@ -102,7 +104,7 @@ export class ListenSession {
     this.#channels.delete(channel);
     const conn = this.#conn;
     if (!conn?.listens.delete(channel)) return;
-    conn.client.query(`UNLISTEN ${channel}`).catch((err: Error) => conn.drop(err));
+    conn.run(`UNLISTEN ${channel}`).catch((err: Error) => conn.drop(err));
   }
 
   /** Marks `sub` as listening and tells it, unless it left or the session changed meanwhile. */
@@ -121,7 +123,7 @@ export class ListenSession {
     const mark = { done: false };
     conn.listens.set(channel, mark);
     try {
-      await conn.client.query(`LISTEN ${channel}`);
+      await conn.run(`LISTEN ${channel}`);
     } catch (err) {
       conn.drop(err as Error);
       return;
@@ -153,9 +155,17 @@ export class ListenSession {
       query_timeout: PING_TIMEOUT_MS,
     });
     let lost = false;
+    let queue: Promise<unknown> = Promise.resolve();
     const conn: Connection = {
       client,
       listens: new Map(),
+      run: (sql) => {
+        const done = queue.then(async () => {
+          await client.query(sql);
+        });
+        queue = done.catch(() => undefined);
+        return done;
+      },
       drop: (err?: Error) => {
         if (lost) return;
         lost = true;
@@ -188,7 +198,7 @@ export class ListenSession {
     }
     this.#conn = conn;
     this.#ping = setInterval(() => {
-      client.query('SELECT 1').catch((err: Error) => conn.drop(err));
+      conn.run('SELECT 1').catch((err: Error) => conn.drop(err));
     }, PING_INTERVAL_MS);
     this.#ping.unref();
     await Promise.all([...this.#channels.keys()].map((channel) => this.#listen(conn, channel)));
