@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, configSchema, parseConfig, poolSizePerWorker } from '../src/config.ts';
-import { errorCodes } from '../src/errors.ts';
+import { parseSimMinerConfig } from '../src/config/sim-miner.ts';
+import { ConfigError, parseConfig, poolSizePerWorker } from '../src/config.ts';
+import { SIM_MINER } from '../src/miner/command.ts';
 import { MAIN, ROOT } from './helpers/cluster.ts';
-
-const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
 describe('configuration', () => {
   it('exits non-zero naming every bad key at once', async () => {
@@ -84,15 +81,47 @@ describe('configuration', () => {
     assert.equal(poolSizePerWorker({ PG_POOL_TOTAL: 3, WORKERS: 4 }), 2);
   });
 
-  it('documents every key in the README configuration table', () => {
-    for (const key of Object.keys(configSchema.shape)) {
-      assert.match(readme, new RegExp(`^\\|\\s*\`${key}\`\\s*\\|`, 'm'), `README lacks ${key}`);
-    }
+  it('parses list-valued keys into arrays: items trimmed, empty ones dropped', () => {
+    const cfg = parseConfig({
+      DEFAULT_SCOPES: ' miner:read , node:rpc,',
+      SHADOW_PATHS: '/v1/task/shadow, /api/health',
+      SHADOW_IGNORE_FIELDS: '',
+      NODE_RPC_METHODS: 'eth_chainId',
+      MINER_ARGS: ' --pool  x ',
+      WS_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+    });
+    assert.deepEqual(cfg.DEFAULT_SCOPES, ['miner:read', 'node:rpc']);
+    assert.deepEqual(cfg.SHADOW_PATHS, ['/v1/task/shadow', '/api/health']);
+    assert.deepEqual(cfg.SHADOW_IGNORE_FIELDS, []);
+    assert.deepEqual(cfg.NODE_RPC_METHODS, ['eth_chainId']);
+    assert.deepEqual(cfg.MINER_ARGS, ['--pool', 'x']);
+    assert.deepEqual(cfg.WS_ALLOWED_ORIGINS, ['https://a.example', 'https://b.example']);
+    assert.ok(Object.isFrozen(cfg.DEFAULT_SCOPES));
+    assert.deepEqual(parseConfig({}).SHADOW_IGNORE_FIELDS, ['requestId', 'timestamp', 'updatedAt']);
   });
 
-  it('documents every error code in the README', () => {
-    for (const code of Object.keys(errorCodes)) {
-      assert.match(readme, new RegExp(`^\\|\\s*\`${code}\`\\s*\\|`, 'm'), `README lacks ${code}`);
-    }
+  it('refuses a bad SIM_MINER_* value at start, and the simulated miner reads the same keys', () => {
+    assert.throws(() => parseConfig({ SIM_MINER_GPUS: '0' }), /SIM_MINER_GPUS:/);
+    assert.throws(() => parseConfig({ SIM_MINER_BLOCK_CHANCE: '2' }), /SIM_MINER_BLOCK_CHANCE:/);
+    assert.deepEqual(parseSimMinerConfig({ SIM_MINER_INTERVAL_MS: '50' }), {
+      SIM_MINER_INTERVAL_MS: 50,
+      SIM_MINER_GPUS: 4,
+      SIM_MINER_BLOCK_CHANCE: 0.02,
+      SIM_MINER_CRASH_AFTER_MS: 0,
+    });
+  });
+
+  it('when the simulated miner gets a bad value, then it exits 78 naming the key', async () => {
+    const child = spawn(process.execPath, [SIM_MINER], {
+      env: { PATH: process.env.PATH, SIM_MINER_INTERVAL_MS: 'soon' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 78);
+    assert.match(stderr, /SIM_MINER_INTERVAL_MS:/);
   });
 });

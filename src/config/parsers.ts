@@ -37,7 +37,7 @@ export const optionalString = z
 export const optionalUrl = (protocol: RegExp, values: string) =>
   optionalString.pipe(z.url({ protocol }).optional()).meta({ values });
 
-const splitList = (value: string) =>
+export const splitList = (value: string) =>
   value
     .split(',')
     .map((item) => item.trim())
@@ -77,9 +77,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses an environment against a schema; every bad key is reported together, by name. */
+/**
+ * Parses an environment against a schema; every bad key is reported together, by its name alone
+ * (a bad list item's message names the item, not its position).
+ */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  throw new ConfigError(result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
 }

@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { int, parseEnv } from './parsers.ts';
 
 export const simMinerKeys = {
-  SIM_MINER_INTERVAL_MS: int(1000, 1, 3_600_000).describe('how often the simulated miner prints a stats line'),
+  SIM_MINER_INTERVAL_MS: int(1000, 1, 3_600_000).describe(
+    'how often the simulated miner prints a stats line',
+  ),
   SIM_MINER_GPUS: int(4, 1, 64).describe('GPUs it simulates'),
   SIM_MINER_BLOCK_CHANCE: z.coerce
     .number()

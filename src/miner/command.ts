@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { type Config, minerConfigured } from '../config.ts';
 import { SIM_MINER_KEYS } from '../config/sim-miner.ts';
+import { type Config, minerConfigured } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MinerSupervisor, minerEnvironment } from './supervisor.ts';
 

@@ -23,7 +23,10 @@ const BASE_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'];
  * ferrite's (which holds JWT_SECRET, DATABASE_URL, upstream URLs…). Only the base variables
  * and the names in `passthrough` (MINER_ENV_PASSTHROUGH and the simulated miner's keys) are copied.
  */
-export function minerEnvironment(parent: NodeJS.ProcessEnv, passthrough: readonly string[]): NodeJS.ProcessEnv {
+export function minerEnvironment(
+  parent: NodeJS.ProcessEnv,
+  passthrough: readonly string[],
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(parent)) {
     if (value !== undefined && (BASE_ENV.includes(name) || passthrough.includes(name))) env[name] = value;

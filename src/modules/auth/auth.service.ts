@@ -96,7 +96,6 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
     parallelism: config.ARGON2_PARALLELISM,
   };
   setArgon2Concurrency(config.ARGON2_CONCURRENCY, config.ARGON2_QUEUE_MAX);
-  const defaultScopes = config.DEFAULT_SCOPES.split(',').filter(Boolean);
   // Verified against when the email is unknown, so both failures cost the same.
   let dummyHash: Promise<string> | undefined;
 
@@ -127,7 +126,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
       // Input that is refused anyway costs no hash, so it spends none of the address's budget.
       if (!isEmail(normaliseEmail(input.email))) throw invalidEmail();
       await limiter.admitRegistration(ip);
-      return this.createUser({ ...input, scopes: defaultScopes });
+      return this.createUser({ ...input, scopes: config.DEFAULT_SCOPES });
     },
 
     async createUser(input: { email: string; password: string; scopes: string[] }): Promise<PublicUser> {

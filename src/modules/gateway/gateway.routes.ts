@@ -113,14 +113,8 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
         {
           url: config.SHADOW_UPSTREAM_URL,
           percent: config.SHADOW_PERCENT,
-          paths: config.SHADOW_PATHS.split(',')
-            .map((p) => p.trim())
-            .filter(Boolean),
-          ignoreFields: new Set(
-            config.SHADOW_IGNORE_FIELDS.split(',')
-              .map((f) => f.trim())
-              .filter(Boolean),
-          ),
+          paths: config.SHADOW_PATHS,
+          ignoreFields: new Set(config.SHADOW_IGNORE_FIELDS),
           maxConcurrency: config.SHADOW_MAX_CONCURRENCY,
           timeoutMs: config.SHADOW_TIMEOUT_MS,
           maxBodyBytes: config.SHADOW_MAX_BODY_BYTES,

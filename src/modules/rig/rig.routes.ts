@@ -30,11 +30,7 @@ export interface RigDeps {
 }
 
 export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps): RouteSpec[] {
-  const allowed = new Set(
-    config.NODE_RPC_METHODS.split(',')
-      .map((m) => m.trim())
-      .filter(Boolean),
-  );
+  const allowed = new Set(config.NODE_RPC_METHODS);
   const reader = guard(tokens, 'miner:read');
   const controller = guard(tokens, 'miner:control');
   const security = [{ bearer: [] }];

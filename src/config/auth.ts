@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { bool, int, listOf, optionalString } from './parsers.ts';
+
+/** Every scope a token can carry; `admin` implies all others. */
+export const SCOPES = [
+  'admin',
+  'miner:read',
+  'miner:control',
+  'node:rpc',
+  'task:read',
+  'task:write',
+  'trade:read',
+  'trade:write',
+  'projects:read',
+  'projects:write',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const authKeys = {
+  JWT_ALGORITHM: z
+    .enum(['HS256', 'EdDSA'])
+    .default('HS256')
+    .describe('`HS256` (shared secret) or `EdDSA` (key pair) for access tokens'),
+  JWT_SECRET: optionalString.describe(
+    'HS256 key; production refuses to start when missing, shorter than 32 characters or a placeholder; elsewhere a random one is kept in `DATA_DIR/dev-jwt-secret`',
+  ),
+  JWT_PRIVATE_KEY_FILE: optionalString.describe('EdDSA: PEM private key (signing)'),
+  JWT_PUBLIC_KEY_FILE: optionalString.describe('EdDSA: PEM public key (verification)'),
+  JWT_KEY_ID: z
+    .string()
+    .min(1)
+    .max(64)
+    .default('ferrite-1')
+    .describe('`kid` put in and required of every access token'),
+  JWT_ISSUER: z.string().min(1).default('ferrite').describe('`iss` claim'),
+  JWT_AUDIENCE: z.string().min(1).default('ferrite').describe('`aud` claim'),
+  ACCESS_TOKEN_TTL_SECONDS: int(900, 30, 86_400).describe('access token lifetime'),
+  REFRESH_TOKEN_TTL_SECONDS: int(2_592_000, 60).describe('refresh token lifetime (30 days)'),
+  ARGON2_MEMORY_KIB: int(19_456, 8, 4_194_304).describe(
+    'argon2id memory (OWASP: m=19456, t=2, p=1); changing any of the three rehashes on next login',
+  ),
+  ARGON2_TIME_COST: int(2, 1, 100).describe('argon2id iterations'),
+  ARGON2_PARALLELISM: int(1, 1, 16).describe('argon2id lanes'),
+  ARGON2_CONCURRENCY: int(1, 1, 64).describe(
+    'hashes one worker computes at once; more wait, up to `ARGON2_QUEUE_MAX` (measured: 1 keeps `/api/health` p99 at 14 ms during 50 concurrent logins on 2 cores, where 4 gave 42 ms, and logs in faster)',
+  ),
+  ARGON2_QUEUE_MAX: int(32, 0, 100_000).describe(
+    'hashes one worker lets wait behind those running; a login or registration beyond answers 429 `TOO_MANY_REQUESTS` with `Retry-After`',
+  ),
+  REGISTRATION_ENABLED: bool(true).describe(
+    '`false`: `POST /api/auth/register` answers 403; accounts come from `npm run user:create`',
+  ),
+  REGISTER_MAX_PER_IP: int(10, 1).describe(
+    'registration attempts per client IP per `REGISTER_WINDOW_SECONDS` (every attempt counts, 409s too) before 429',
+  ),
+  REGISTER_WINDOW_SECONDS: int(3600, 1).describe('the registration-limit window'),
+  DEFAULT_SCOPES: listOf('miner:read,projects:read,projects:write', SCOPES, {
+    problem: (scope) => `unknown scope ${scope}`,
+  }).describe('scopes of a newly registered account'),
+  LOGIN_MAX_FAILURES_PER_CLIENT: int(5, 1).describe(
+    'failed logins for one email from one client IP per window before that pair gets 429 (the account stays open to other addresses)',
+  ),
+  LOGIN_EMAIL_SLOWDOWN_AFTER: int(20, 1).describe(
+    'failed logins for one email from all addresses per window after which every attempt for it is slowed…',
+  ),
+  LOGIN_EMAIL_SLOWDOWN_MS: int(2000, 0, 60_000).describe(
+    '…by this long before the password is checked (never refused)',
+  ),
+  LOGIN_MAX_ATTEMPTS_PER_IP: int(50, 1).describe('login attempts per client IP per window before 429'),
+  LOGIN_WINDOW_SECONDS: int(900, 1).describe('the login-limit window'),
+};
