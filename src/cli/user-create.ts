@@ -4,14 +4,13 @@
 // DATA_DIR (the running one, or started just for this command).
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig, SCOPES } from '../config.ts';
+import { ConfigError, parseConfig } from '../config.ts';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { openDatabase } from '../db/pool.ts';
+import { AppError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { insertUser } from '../modules/auth/auth.repo.ts';
-import { isEmail, normaliseEmail } from '../modules/auth/auth.service.ts';
-import { hashPassword } from '../native/argon2.ts';
+import { checkAccount, createAccounts, type PublicUser } from '../modules/auth/index.ts';
 
 function fail(message: string): never {
   process.stderr.write(`user:create: ${message}\n`);
@@ -56,24 +55,43 @@ try {
 } catch (err) {
   fail(err instanceof ConfigError ? err.message : String(err));
 }
-const email = normaliseEmail(values.email ?? '');
-if (!isEmail(email)) fail('--email must be an email address');
 const scopes = (values.scopes ?? '')
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean);
-const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-if (unknown.length > 0) fail(`unknown scopes: ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`);
 
+// The service's own rules, as the CLI's flags name them.
+const FLAGS: Record<string, string> = {
+  '/email': '--email',
+  '/scopes': '--scopes',
+  '/password': 'the password',
+};
+function refused(err: unknown): never {
+  if (!(err instanceof AppError)) throw err;
+  const [first] = (err.extensions?.errors as { path: string; message: string }[] | undefined) ?? [];
+  fail(first ? `${FLAGS[first.path] ?? first.path}: ${first.message}` : err.message);
+}
+
+const email = values.email ?? '';
+try {
+  // Email and scopes are checked before the password is asked for.
+  checkAccount({ email, password: 'x'.repeat(12), scopes });
+} catch (err) {
+  refused(err);
+}
 const password = await readPassword();
-const length = [...password].length;
-if (length < 12 || length > 256) fail('the password must be 12 to 256 characters long');
+try {
+  checkAccount({ email, password, scopes });
+} catch (err) {
+  refused(err);
+}
 
 const log = createLogger('warn', { role: 'cli' });
 let url = cfg.DATABASE_URL ?? (await runningEmbeddedUrl(cfg.DATA_DIR));
 const embedded = url ? undefined : await startEmbeddedPostgres(cfg.DATA_DIR, cfg.EMBEDDED_PG_PORT, log);
 url ??= embedded?.url as string;
-let created: Awaited<ReturnType<typeof insertUser>>;
+let created: PublicUser | undefined;
+let failure: unknown;
 try {
   await migrate(url, log);
   const db = openDatabase(
@@ -82,17 +100,15 @@ try {
     log,
   );
   try {
-    const passwordHash = await hashPassword(password, {
-      memoryCost: cfg.ARGON2_MEMORY_KIB,
-      timeCost: cfg.ARGON2_TIME_COST,
-      parallelism: cfg.ARGON2_PARALLELISM,
-    });
-    created = await insertUser(db, { email, passwordHash, scopes });
+    // The same service as registration: its rules, and one account per email.
+    created = await createAccounts({ db, config: cfg }).createUser({ email, password, scopes });
+  } catch (err) {
+    failure = err;
   } finally {
     await db.close();
   }
 } finally {
   await embedded?.stop();
 }
-if (!created) fail(`an account with the email ${email} already exists`);
+if (failure !== undefined || !created) refused(failure);
 process.stdout.write(`${JSON.stringify({ id: created.id, email: created.email, scopes: created.scopes })}\n`);

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { authenticate, caller } from '../../http/auth.ts';
 import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
+import { PASSWORD_LENGTH } from './auth.accounts.ts';
 import type { AuthService } from './auth.service.ts';
 import type { AccessTokens } from './auth.tokens.ts';
 
@@ -12,7 +13,7 @@ const credentials = {
     // Normalised (trimmed, lower-cased) and checked as an address by the service.
     // NUL cannot be stored in Postgres text; other characters are checked after trimming.
     email: { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\u0000]*$' },
-    password: { type: 'string', minLength: 12, maxLength: 256 },
+    password: { type: 'string', minLength: PASSWORD_LENGTH.min, maxLength: PASSWORD_LENGTH.max },
   },
 };
 

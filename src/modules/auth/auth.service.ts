@@ -5,15 +5,26 @@ import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import {
-  Argon2Busy,
   type Argon2Params,
   hashPassword as argon2Hash,
   verifyPassword as argon2Verify,
   needsRehash,
   setArgon2Concurrency,
 } from '../../native/argon2.ts';
+import {
+  argon2Params,
+  createAccounts,
+  hashing,
+  invalidEmail,
+  isEmail,
+  normaliseEmail,
+  type PublicUser,
+} from './auth.accounts.ts';
 import type { LoginLimiter } from './auth.limiter.ts';
 import * as repo from './auth.repo.ts';
+
+export type { PublicUser } from './auth.accounts.ts';
+
 import type { AccessTokens } from './auth.tokens.ts';
 
 export interface TokenPair {
@@ -23,37 +34,9 @@ export interface TokenPair {
   refreshToken: string;
 }
 
-export interface PublicUser {
-  id: string;
-  email: string;
-  scopes: string[];
-  createdAt: string;
-}
-
 // Control characters (NUL among them) are not part of an address, and Postgres refuses NUL.
-const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
-
-export function normaliseEmail(raw: string): string {
-  return raw.trim().toLowerCase();
-}
-
-export function isEmail(email: string): boolean {
-  return EMAIL.test(email) && email.length <= 254;
-}
-
-function invalidEmail(): AppError {
-  return new AppError('VALIDATION_FAILED', {
-    detail: 'body /email: must be an email address',
-    extensions: { errors: [{ in: 'body', path: '/email', message: 'must be an email address' }] },
-  });
-}
-
 function invalidCredentials(): AppError {
   return new AppError('UNAUTHORIZED', { detail: 'Invalid email or password.' });
-}
-
-function taken(): AppError {
-  return new AppError('CONFLICT', { detail: 'An account with this email already exists.' });
 }
 
 function invalidRefresh(): AppError {
@@ -61,17 +44,6 @@ function invalidRefresh(): AppError {
 }
 
 // A full hashing queue is load, not an error: the client may retry shortly.
-async function hashing<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (!(err instanceof Argon2Busy)) throw err;
-    throw new AppError('TOO_MANY_REQUESTS', {
-      detail: 'The server is busy checking passwords; try again shortly.',
-      headers: { 'Retry-After': '1' },
-    });
-  }
-}
 const hashPassword = (password: string, params: Argon2Params) => hashing(argon2Hash(password, params));
 const verifyPassword = (phc: string, password: string) => hashing(argon2Verify(phc, password));
 
@@ -90,11 +62,8 @@ export interface AuthDeps {
 }
 
 export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps) {
-  const argon2: Argon2Params = {
-    memoryCost: config.ARGON2_MEMORY_KIB,
-    timeCost: config.ARGON2_TIME_COST,
-    parallelism: config.ARGON2_PARALLELISM,
-  };
+  const argon2 = argon2Params(config);
+  const accounts = createAccounts({ db, config });
   setArgon2Concurrency(config.ARGON2_CONCURRENCY, config.ARGON2_QUEUE_MAX);
   // Verified against when the email is unknown, so both failures cost the same.
   let dummyHash: Promise<string> | undefined;
@@ -126,18 +95,7 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
       // Input that is refused anyway costs no hash, so it spends none of the address's budget.
       if (!isEmail(normaliseEmail(input.email))) throw invalidEmail();
       await limiter.admitRegistration(ip);
-      return this.createUser({ ...input, scopes: config.DEFAULT_SCOPES });
-    },
-
-    async createUser(input: { email: string; password: string; scopes: string[] }): Promise<PublicUser> {
-      const email = normaliseEmail(input.email);
-      if (!isEmail(email)) throw invalidEmail();
-      // A taken email costs no hash (the insert below still settles a race).
-      if (await repo.findUserByEmail(db, email)) throw taken();
-      const passwordHash = await hashPassword(input.password, argon2);
-      const row = await repo.insertUser(db, { email, passwordHash, scopes: input.scopes });
-      if (!row) throw taken();
-      return { id: row.id, email: row.email, scopes: row.scopes, createdAt: row.created_at.toISOString() };
+      return accounts.createUser({ ...input, scopes: config.DEFAULT_SCOPES });
     },
 
     async login(input: { email: string; password: string }, ip: string): Promise<TokenPair> {

@@ -6,6 +6,9 @@ import { authRoutes } from './auth.routes.ts';
 import { createAuthService } from './auth.service.ts';
 import { AccessTokens } from './auth.tokens.ts';
 
+// Account creation alone, with registration's rules: for the operator's `npm run user:create`,
+// which issues no tokens and needs no signing key.
+export { checkAccount, createAccounts, type NewAccount, type PublicUser } from './auth.accounts.ts';
 export type { AuthService } from './auth.service.ts';
 
 export interface AuthModuleDeps {
