@@ -3,7 +3,8 @@
 // servers do), h2 with h2load over TLS, `login` with autocannon (it needs a request body).
 // Runs are interleaved (each peer once, then each again, …) and each cell is the median of the
 // runs. Prints the table, writes the record to bench/results/, and with --readme to
-// bench/baselines/compare.json and the README's compare section (compare:start/compare:end).
+// bench/baselines/compare.json and the compare section of docs/performance.md
+// (compare:start/compare:end; the flag's name is from when that table was in the README).
 //
 //   --duration S     seconds per run (5; --quick: 2)
 //   --connections N  wrk connections (64)      --threads N  wrk threads (1)
@@ -13,7 +14,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort } from '../src/db/embedded.ts';
 import { type CompareCell, type CompareRecord, compareSection } from './lib/compare-table.ts';
+import { PERFORMANCE_DOC, writeSections } from './lib/doc-section.ts';
 import { LAB_ENV, LOGIN_BODY, loadScenario, seed } from './lib/drive.ts';
 import { h2loadRun, type LoadResult, medianResult, unexpectedResponses } from './lib/load.ts';
 import { type Peer, startExpressPeer, startGoPeer, startNginx, waitOk } from './lib/peers.ts';
@@ -457,15 +459,9 @@ try {
     `${JSON.stringify(record, null, 2)}\n`,
   );
   if (values.readme) {
+    await writeSections(PERFORMANCE_DOC, { compare: markdown });
     await writeFile(path.join(ROOT, 'bench/baselines/compare.json'), `${JSON.stringify(record, null, 2)}\n`);
-    const readmePath = path.join(ROOT, 'README.md');
-    const readme = await readFile(readmePath, 'utf8');
-    const [start, end] = ['<!-- compare:start -->', '<!-- compare:end -->'];
-    const i = readme.indexOf(start);
-    const j = readme.indexOf(end);
-    if (i < 0 || j < i) throw new Error('README.md lacks the compare:start/compare:end markers');
-    await writeFile(readmePath, `${readme.slice(0, i + start.length)}\n${markdown}\n${readme.slice(j)}`);
-    say('README compare section and bench/baselines/compare.json updated');
+    say(`${path.relative(ROOT, PERFORMANCE_DOC)} compare section and bench/baselines/compare.json updated`);
   }
 } finally {
   for (const stop of stoppers) await stop();

@@ -1,9 +1,9 @@
 // `npm run bench:hotpaths`: each hot path that runs in a Rust addon beside the JavaScript it
 // replaced, in one process, one run: operations per second, and how long the event loop was
 // blocked while they ran (max delay, from monitorEventLoopDelay). `--readme` writes the table into
-// the README (between hotpaths:start and hotpaths:end) and bench/baselines/hotpaths.json.
+// docs/performance.md (between hotpaths:start and hotpaths:end) and bench/baselines/hotpaths.json.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -13,6 +13,7 @@ import { jwtVerify, SignJWT } from 'jose';
 import { hashPassword, verifyPassword } from '../src/native/argon2.ts';
 import { signJwt, verifyJwtSync } from '../src/native/jwt.ts';
 import { contentHash } from '../src/native/xxhash.ts';
+import { PERFORMANCE_DOC, writeSections } from './lib/doc-section.ts';
 
 const { values } = parseArgs({
   options: { readme: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
@@ -137,16 +138,10 @@ const markdown = [
 ].join('\n');
 say(`\n${markdown}`);
 if (values.readme) {
+  await writeSections(PERFORMANCE_DOC, { hotpaths: markdown });
   await writeFile(
     path.join(ROOT, 'bench/baselines/hotpaths.json'),
     `${JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, rows }, null, 2)}\n`,
   );
-  const readmePath = path.join(ROOT, 'README.md');
-  const readme = await readFile(readmePath, 'utf8');
-  const [start, end] = ['<!-- hotpaths:start -->', '<!-- hotpaths:end -->'];
-  const i = readme.indexOf(start);
-  const j = readme.indexOf(end);
-  if (i < 0 || j < i) throw new Error('README.md lacks the hotpaths:start/hotpaths:end markers');
-  await writeFile(readmePath, `${readme.slice(0, i + start.length)}\n${markdown}\n${readme.slice(j)}`);
-  say('README hot-path section updated');
+  say(`${path.relative(ROOT, PERFORMANCE_DOC)} hot-path section and bench/baselines/hotpaths.json updated`);
 }

@@ -1,10 +1,11 @@
-// `npm run bench:readme`: regenerates the README's performance section from the committed
-// baseline (bench/baselines/baseline.json), between the bench:start and bench:end markers, and
-// the side-by-side table from bench/baselines/compare.json (compare:start/compare:end), so the
-// numbers there are never typed by hand.
-import { readFile, writeFile } from 'node:fs/promises';
+// `npm run bench:readme`: regenerates the tables of docs/performance.md (once the README's) from
+// the committed records: the seeds' targets from bench/baselines/baseline.json (between the
+// bench:start and bench:end markers) and the side-by-side table from bench/baselines/compare.json
+// (compare:start/compare:end), so the numbers there are never typed by hand. Measures nothing.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compareSection, isCompareRecord } from './lib/compare-table.ts';
+import { PERFORMANCE_DOC, writeSections } from './lib/doc-section.ts';
 import { ROOT } from './lib/service.ts';
 
 interface Baseline {
@@ -146,22 +147,11 @@ if (isMain) {
   } catch {
     cmp = undefined; // no bench:compare --readme run committed yet
   }
-  const readmePath = path.join(ROOT, 'README.md');
-  let readme = await readFile(readmePath, 'utf8');
-  const between = (text: string, name: string, body: string) => {
-    const start = `<!-- ${name}:start -->`;
-    const end = `<!-- ${name}:end -->`;
-    const i = text.indexOf(start);
-    const j = text.indexOf(end);
-    if (i < 0 || j < i) throw new Error(`README.md lacks the ${name}:start/${name}:end markers`);
-    return `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`;
-  };
-  readme = between(readme, 'bench', performanceSection(baseline, cmp));
-  process.stdout.write('README performance section regenerated from bench/baselines/baseline.json\n');
+  const sections: Record<string, string> = { bench: performanceSection(baseline, cmp) };
   // Records from before bench:compare measured with wrk (no `format`) leave that table as it is.
-  if (isCompareRecord(cmp)) {
-    readme = between(readme, 'compare', compareSection(cmp));
-    process.stdout.write('README compare table regenerated from bench/baselines/compare.json\n');
-  }
-  await writeFile(readmePath, readme);
+  if (isCompareRecord(cmp)) sections.compare = compareSection(cmp);
+  await writeSections(PERFORMANCE_DOC, sections);
+  process.stdout.write(
+    `${path.relative(ROOT, PERFORMANCE_DOC)}: ${Object.keys(sections).join(' and ')} sections regenerated from bench/baselines/\n`,
+  );
 }

@@ -1,5 +1,5 @@
-// The record `bench:compare` writes (bench/baselines/compare.json with --readme) and the README
-// table made from it; `bench:compare --readme` and `bench:readme` both render it with
+// The record `bench:compare` writes (bench/baselines/compare.json with --readme) and the table of
+// docs/performance.md made from it; `bench:compare --readme` and `bench:readme` both render it with
 // `compareSection`, so the table is never typed by hand.
 import type { LoadResult } from './load.ts';
 
@@ -23,7 +23,7 @@ export interface CompareRecord {
     login?: string;
     runs: number;
   };
-  /** The `before` peer's own start-up and idle memory (the README's "Node before" column). */
+  /** The `before` peer's own start-up and idle memory (the "Node before" column of docs/performance.md). */
   before: { startupMs?: number; idleRssMb?: number };
   peers: { id: string; label: string }[];
   scenarios: { name: string; label: string; tool: string }[];
@@ -50,7 +50,7 @@ function ratio(a: CompareCell | string | undefined, b: CompareCell | string | un
   return `${(a.median.rps / b.median.rps).toFixed(2)}×`;
 }
 
-/** The markdown the README's compare section holds (between compare:start and compare:end). */
+/** The markdown docs/performance.md's compare section holds (between compare:start and compare:end). */
 export function compareSection(r: CompareRecord): string {
   const peers = r.peers.filter((p) => r.scenarios.some((s) => r.cells[s.name]?.[p.id] !== undefined));
   const head = [
