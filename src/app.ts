@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): {
   app.disable('x-powered-by');
   app.set('trust proxy', config.TRUST_PROXY);
   app.set('query parser', 'simple');
-  // Response ETags hash with XXH64 (Rust) instead of express's default SHA-1 (see README, Rust hot paths).
+  // Response ETags hash with XXH64 (Rust) instead of express's default SHA-1 (docs/decisions.md, Rust addons).
   app.set('etag', (body: string | Buffer) => strongEtag(body));
 
   app.use(requestContext(deps.log, deps.metrics));

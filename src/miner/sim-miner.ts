@@ -1,5 +1,5 @@
 // A simulated GPU miner for demos and tests (`npm run sim-miner`). It speaks the miner protocol
-// documented in the README: one JSON object per stdout line (`stats`, `block`), anything else is
+// documented in docs/api/rig.md: one JSON object per stdout line (`stats`, `block`), anything else is
 // log text. Tuned by SIM_MINER_* (src/config/sim-miner.ts); stops cleanly on SIGTERM/SIGINT.
 import { createHash, randomInt } from 'node:crypto';
 import { ConfigError } from '../config/parsers.ts';

@@ -1,7 +1,7 @@
 import { AppError } from '../../errors.ts';
 import type { Plan, Planner, PlanStep } from './workflow.plan.ts';
 
-/** Shown with every prompt the rule-based planner cannot read (and in the README). */
+/** Shown with every prompt the rule-based planner cannot read (and in docs/api/workflow.md). */
 export const GRAMMAR = [
   'create <path> [with <text>]        a new file (the step fails if it exists)',
   'write|replace <path> with <text>   create or overwrite a file',
