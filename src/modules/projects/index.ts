@@ -13,6 +13,7 @@ import { vfsRoutes } from './vfs.routes.ts';
 import { createVfsService } from './vfs.service.ts';
 
 export type { ProjectsService } from './projects.service.ts';
+export type { FileEntry } from './vfs.entry.ts';
 export { isFileUpload } from './vfs.routes.ts';
 export type { VfsService } from './vfs.service.ts';
 

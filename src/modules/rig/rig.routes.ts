@@ -16,7 +16,7 @@ import {
   streamExport,
 } from './rig.export.ts';
 import { proxyRpc } from './rig.rpc.ts';
-import { blockPage, exportResponses, formatParam, minerStatus, stats } from './rig.schemas.ts';
+import { blockPage, exportResponses, formatParam, minerStatus, rangeParams, stats } from './rig.schemas.ts';
 import { allValidatedBlocks, blocksPage, history, statsSamples } from './rig.service.ts';
 
 export interface RigDeps {
@@ -84,8 +84,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       security,
       before: reader,
       parameters: [
-        { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
-        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        ...rangeParams,
         { name: 'step', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 } },
       ],
       responses: {
@@ -186,11 +185,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       tags: ['rig'],
       security,
       before: reader,
-      parameters: [
-        { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
-        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
-        formatParam,
-      ],
+      parameters: [...rangeParams, formatParam],
       responses: exportResponses,
       handler: async (req, res) => {
         const q = req.query;

@@ -1,3 +1,5 @@
+import type { ParameterSpec } from '../../http/route-spec.ts';
+
 /** OpenAPI schemas of the rig endpoints. */
 
 export const minerStatus = {
@@ -98,3 +100,9 @@ export const exportResponses = {
     },
   },
 };
+
+/** A time range in the query: `from` inclusive, `to` exclusive, both optional. */
+export const rangeParams: ParameterSpec[] = [
+  { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
+  { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+];

@@ -1,3 +1,4 @@
+import type { FileEntry } from '../projects/index.ts';
 import type { GeminiModel } from './planner.gemini.ts';
 import type { SearchPool } from './search.pool.ts';
 import type { ToolSpec } from './workflow.plan.ts';
@@ -15,14 +16,6 @@ export interface VfsPort {
   remove(projectId: string, path: string, cond?: { ifMatch?: string }): Promise<void>;
   move(projectId: string, from: string, to: string): Promise<FileEntry>;
   contents(projectId: string): Promise<{ path: string; content: string }[]>;
-}
-
-export interface FileEntry {
-  path: string;
-  size: number;
-  contentHash: string;
-  version: number;
-  updatedAt: string;
 }
 
 export interface ToolContext {
