@@ -86,7 +86,7 @@ describe('the regression decision on the same machine', () => {
   });
 });
 
-describe('the README performance section', () => {
+describe("docs/performance.md: the seeds' targets table", () => {
   it('is generated from a baseline, with the seeds targets beside the measured values', async () => {
     const { performanceSection } = await import('../bench/readme-table.ts');
     const md = performanceSection({
@@ -107,7 +107,7 @@ describe('the README performance section', () => {
   });
 });
 
-describe('the README performance section, with a compare record', () => {
+describe("docs/performance.md: the seeds' targets table, with a compare record", () => {
   it('fills the "Node before (measured)" column from bench:compare and adds the gateway and connection rows', async () => {
     const { performanceSection } = await import('../bench/readme-table.ts');
     const md = performanceSection(
