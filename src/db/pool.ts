@@ -13,6 +13,15 @@ export interface Queryable {
   ): Promise<pg.QueryResult<R>>;
 }
 
+/** The first row a statement returns, if any: a lookup by key, or an `INSERT … RETURNING`. */
+export async function one<R extends pg.QueryResultRow>(
+  db: Queryable,
+  text: string,
+  values?: unknown[],
+): Promise<R | undefined> {
+  return (await db.query<R>(text, values)).rows[0];
+}
+
 export interface PoolOptions {
   connectionString: string;
   max: number;

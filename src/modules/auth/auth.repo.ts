@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.ts';
+import { one, type Queryable } from '../../db/pool.ts';
 
 export interface UserRow {
   id: string;
@@ -22,29 +22,25 @@ export async function insertUser(
   db: Queryable,
   user: { email: string; passwordHash: string; scopes: string[] },
 ): Promise<UserRow | undefined> {
-  const res = await db.query<UserRow>(
+  return one<UserRow>(
+    db,
     `INSERT INTO users (email, password_hash, scopes) VALUES ($1, $2, $3)
      ON CONFLICT (email) DO NOTHING
      RETURNING id, email, password_hash, scopes, created_at`,
     [user.email, user.passwordHash, user.scopes],
   );
-  return res.rows[0];
 }
 
 export async function findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
-  const res = await db.query<UserRow>(
-    'SELECT id, email, password_hash, scopes, created_at FROM users WHERE email = $1',
-    [email],
-  );
-  return res.rows[0];
+  return one<UserRow>(db, 'SELECT id, email, password_hash, scopes, created_at FROM users WHERE email = $1', [
+    email,
+  ]);
 }
 
 export async function findUserById(db: Queryable, id: string): Promise<UserRow | undefined> {
-  const res = await db.query<UserRow>(
-    'SELECT id, email, password_hash, scopes, created_at FROM users WHERE id = $1',
-    [id],
-  );
-  return res.rows[0];
+  return one<UserRow>(db, 'SELECT id, email, password_hash, scopes, created_at FROM users WHERE id = $1', [
+    id,
+  ]);
 }
 
 /** Replaces a hash only if it is still the one we verified, so a concurrent change wins. */
@@ -67,11 +63,11 @@ export async function lockRefreshFamily(
   db: Queryable,
   id: string,
 ): Promise<{ id: string; revoked_at: Date | null } | undefined> {
-  const res = await db.query<{ id: string; revoked_at: Date | null }>(
+  return one<{ id: string; revoked_at: Date | null }>(
+    db,
     'SELECT id, revoked_at FROM refresh_token_families WHERE id = $1 FOR UPDATE',
     [id],
   );
-  return res.rows[0];
 }
 
 export async function insertRefreshToken(
@@ -87,12 +83,12 @@ export async function insertRefreshToken(
 
 /** A token's row as committed now (no lock: its family's lock is what serialises). */
 export async function findRefreshToken(db: Queryable, hash: Buffer): Promise<RefreshTokenRow | undefined> {
-  const res = await db.query<RefreshTokenRow>(
+  return one<RefreshTokenRow>(
+    db,
     `SELECT id, family_id, user_id, expires_at, used_at, revoked_at
      FROM refresh_tokens WHERE token_hash = $1`,
     [hash],
   );
-  return res.rows[0];
 }
 
 export async function markRefreshTokenUsed(db: Queryable, id: string): Promise<void> {

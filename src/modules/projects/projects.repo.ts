@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.ts';
+import { one, type Queryable } from '../../db/pool.ts';
 
 export interface ProjectRow {
   id: string;
@@ -36,11 +36,10 @@ export async function ownedProject(
   ownerId: string,
   id: string,
 ): Promise<ProjectRow | undefined> {
-  const res = await db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects WHERE id = $1 AND owner_id = $2`, [
+  return one<ProjectRow>(db, `SELECT ${COLUMNS} FROM projects WHERE id = $1 AND owner_id = $2`, [
     id,
     ownerId,
   ]);
-  return res.rows[0];
 }
 
 /** An owner's projects, newest first, after the keyset position (createdAt, id) when given. */
@@ -70,12 +69,12 @@ export async function updateProject(
   id: string,
   patch: { name?: string; description?: string },
 ): Promise<ProjectRow | undefined> {
-  const res = await db.query<ProjectRow>(
+  return one<ProjectRow>(
+    db,
     `UPDATE projects SET name = coalesce($3, name), description = coalesce($4, description), updated_at = now()
      WHERE id = $1 AND owner_id = $2 RETURNING ${COLUMNS}`,
     [id, ownerId, patch.name ?? null, patch.description ?? null],
   );
-  return res.rows[0];
 }
 
 /** Deletes the project with its files and events; false when there was none to delete. */

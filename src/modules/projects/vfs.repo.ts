@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.ts';
+import { one, type Queryable } from '../../db/pool.ts';
 
 export interface FileRow {
   path: string;
@@ -23,19 +23,15 @@ const META = 'path, size, content_hash, version, updated_at';
  * the latest content.
  */
 export async function lockProject(db: Queryable, projectId: string): Promise<ProjectUsage | undefined> {
-  const res = await db.query<ProjectUsage>(
+  return one<ProjectUsage>(
+    db,
     'SELECT revision, file_count, total_bytes FROM projects WHERE id = $1 FOR UPDATE',
     [projectId],
   );
-  return res.rows[0];
 }
 
 export async function fileMeta(db: Queryable, projectId: string, path: string): Promise<FileRow | undefined> {
-  const res = await db.query<FileRow>(`SELECT ${META} FROM files WHERE project_id = $1 AND path = $2`, [
-    projectId,
-    path,
-  ]);
-  return res.rows[0];
+  return one<FileRow>(db, `SELECT ${META} FROM files WHERE project_id = $1 AND path = $2`, [projectId, path]);
 }
 
 export async function sameContent(
@@ -114,11 +110,10 @@ export async function deleteFile(
   projectId: string,
   path: string,
 ): Promise<FileRow | undefined> {
-  const res = await db.query<FileRow>(
-    `DELETE FROM files WHERE project_id = $1 AND path = $2 RETURNING ${META}`,
-    [projectId, path],
-  );
-  return res.rows[0];
+  return one<FileRow>(db, `DELETE FROM files WHERE project_id = $1 AND path = $2 RETURNING ${META}`, [
+    projectId,
+    path,
+  ]);
 }
 
 /** Every file below `dir`, path order. */
@@ -184,14 +179,14 @@ export async function readFile(
   path: string,
   unlessHashes: string[],
 ): Promise<ReadRow | undefined> {
-  const res = await db.query<ReadRow>(
+  return one<ReadRow>(
+    db,
     `SELECT p.id AS project, f.path, f.size, f.content_hash, f.version, f.updated_at,
             CASE WHEN f.content_hash = ANY($4::text[]) THEN NULL ELSE f.content END AS content
      FROM projects p LEFT JOIN files f ON f.project_id = p.id AND f.path = $3
      WHERE p.id = $1 AND ($2::uuid IS NULL OR p.owner_id = $2)`,
     [projectId, ownerId, path, unlessHashes],
   );
-  return res.rows[0];
 }
 
 /** Every file with its content, path order (a project is bounded by its quota). */

@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../../db/pool.ts';
+import { type Database, one, type Queryable } from '../../db/pool.ts';
 import type { MinerBlock, StatsSnapshot } from '../../miner/protocol.ts';
 
 export interface BlockRow {
@@ -26,13 +26,13 @@ export async function pendingBlocks(db: Queryable, limit: number): Promise<{ has
 }
 
 export async function markValidated(db: Queryable, hash: string): Promise<BlockRow | undefined> {
-  const res = await db.query<BlockRow>(
+  return one<BlockRow>(
+    db,
     `UPDATE blocks SET validated_at = now(), attempts = attempts + 1, last_error = NULL
      WHERE hash = $1 AND validated_at IS NULL
      RETURNING height, hash, difficulty, found_at, validated_at`,
     [hash],
   );
-  return res.rows[0];
 }
 
 export async function markAttempt(db: Queryable, hash: string, error: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.ts';
+import { one, type Queryable } from '../../db/pool.ts';
 import type { Plan } from './workflow.plan.ts';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -120,7 +120,8 @@ export async function markStepFinished(
   stepId: string,
   outcome: { status: 'succeeded' | 'failed' | 'cancelled'; output?: unknown; error?: string },
 ): Promise<{ started_at: Date; finished_at: Date } | undefined> {
-  const res = await tx.query<{ started_at: Date; finished_at: Date }>(
+  return one<{ started_at: Date; finished_at: Date }>(
+    tx,
     `${FENCE}
      UPDATE workflow_steps s SET status = $4, output = $5, error = $6, finished_at = clock_timestamp()
      FROM fence WHERE s.run_id = fence.id AND s.step_id = $3 AND s.status = 'running'
@@ -134,7 +135,6 @@ export async function markStepFinished(
       outcome.error ?? null,
     ],
   );
-  return res.rows[0];
 }
 
 /** pending → skipped|cancelled for the given steps, fenced; the ids that changed. */
@@ -165,12 +165,12 @@ export async function markRunFinished(
   status: 'succeeded' | 'failed' | 'cancelled',
   reason: string | null,
 ): Promise<RunRow | undefined> {
-  const res = await tx.query<RunRow>(
+  return one<RunRow>(
+    tx,
     `UPDATE workflow_runs SET status = $3, reason = $4, finished_at = clock_timestamp(), lease_expires_at = NULL
      WHERE id = $1 AND owner = $2 AND status IN ${ACTIVE} RETURNING ${RUN_COLUMNS}`,
     [runId, owner, status, reason],
   );
-  return res.rows[0];
 }
 
 /** Records a cancel request on the user's run; the run as it is now (undefined: no such run of theirs). */
@@ -179,7 +179,8 @@ export async function requestCancel(
   runId: string,
   userId: string,
 ): Promise<RunRow | undefined> {
-  const res = await db.query<RunRow>(
+  return one<RunRow>(
+    db,
     `WITH target AS (SELECT id FROM workflow_runs WHERE id = $1 AND user_id = $2),
      marked AS (
        UPDATE workflow_runs r SET cancel_requested_at = coalesce(r.cancel_requested_at, clock_timestamp())
@@ -190,15 +191,13 @@ export async function requestCancel(
      SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE id = $1 AND user_id = $2 AND NOT EXISTS (SELECT 1 FROM marked)`,
     [runId, userId],
   );
-  return res.rows[0];
 }
 
 export async function findRun(db: Queryable, runId: string, userId: string): Promise<RunRow | undefined> {
-  const res = await db.query<RunRow>(
-    `SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE id = $1 AND user_id = $2`,
-    [runId, userId],
-  );
-  return res.rows[0];
+  return one<RunRow>(db, `SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE id = $1 AND user_id = $2`, [
+    runId,
+    userId,
+  ]);
 }
 
 export async function findSteps(db: Queryable, runId: string): Promise<StepRow[]> {
