@@ -3,6 +3,7 @@ import QueryStream from 'pg-query-stream';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { isPoolBusyError, isUnavailableError } from './errors.ts';
 import { type ListenOptions, ListenSession, type Subscription } from './listen.ts';
 
 /** What repositories need: the pool-backed Database or a transaction's client. */
@@ -57,42 +58,8 @@ export function openDatabase(
   );
 }
 
-// Errors that mean "the database cannot be reached right now", as opposed to a bad query.
-const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/;
-const UNAVAILABLE_SYSCALL = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-
 // Upper bound for one streamed query (an export of millions of rows).
 const STREAM_TIMEOUT_MS = 6 * 60 * 60 * 1000;
-
-// pg-pool's error when no client became free within the connect timeout: every client is in
-// use. The database answers; this worker is busy. Not an outage (issue 11: unread exports held
-// every client and the worker then declared the database down).
-const POOL_BUSY = 'timeout exceeded when trying to connect';
-
-export function isPoolBusyError(err: unknown): boolean {
-  return err instanceof Error && err.message === POOL_BUSY;
-}
-
-/** Whether `err` calls for a 503 (unreachable, or every pooled client busy) rather than a 500. */
-export function isUnavailableError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_SYSCALL.has(code) || UNAVAILABLE_SQLSTATE.test(code))) {
-    return true;
-  }
-  return /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(
-    err.message,
-  );
-}
 
 /**
  * The worker's pool and its one LISTEN session. While the database is known to be down, queries

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../../config.ts';
-import { type Database, isUnavailableError } from '../../db/pool.ts';
+import { isUnavailableError } from '../../db/errors.ts';
+import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 
 // Keys must fit the store's varchar(255) whatever the email's length.
