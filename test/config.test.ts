@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { parseSimMinerConfig } from '../src/config/sim-miner.ts';
 import { ConfigError, parseConfig, poolSizePerWorker } from '../src/config.ts';
-import { SIM_MINER } from '../src/miner/command.ts';
+import { SIM_MINER } from '../src/modules/rig/primary.ts';
 import { MAIN, ROOT } from './helpers/cluster.ts';
 
 describe('configuration', () => {

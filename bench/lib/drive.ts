@@ -12,7 +12,7 @@ export const LOGIN_BODY = JSON.stringify({ email: EMAIL, password: PASSWORD });
 /** The service settings every lab run uses on top of production defaults. */
 export const LAB_ENV = {
   MINER_CMD: process.execPath,
-  MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
+  MINER_ARGS: path.join(ROOT, 'src/modules/rig/sim-miner.ts'),
   DEFAULT_SCOPES: 'miner:read,miner:control,task:read,projects:read,projects:write',
   // The lab measures logins, not the limiter: limits far above what it sends.
   LOGIN_MAX_ATTEMPTS_PER_IP: '100000000',

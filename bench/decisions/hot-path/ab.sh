@@ -28,10 +28,13 @@ start() { # dir port extra-env
   local dir=$1 port=$2 extra=$3 data preload=()
   data=$(mktemp -d)
   [[ " $extra" == *" ABLATE="* ]] && preload=(--import "$dir/bench/decisions/hot-path/ablate.ts")
+  # The simulated miner moved into the rig module; an older checkout has it where it was.
+  local sim="$dir/src/modules/rig/sim-miner.ts"
+  [ -f "$sim" ] || sim="$dir/src/miner/sim-miner.ts"
   # shellcheck disable=SC2086 # extra is VAR=VALUE words
   (cd "$dir" && env DATABASE_URL="$DB" NODE_ENV=production JWT_SECRET=$SECRET WORKERS=1 HOST=127.0.0.1 \
     HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" \
-    MINER_CMD="$(command -v node)" MINER_ARGS="$dir/src/miner/sim-miner.ts" $extra \
+    MINER_CMD="$(command -v node)" MINER_ARGS="$sim" $extra \
     node "${preload[@]}" src/main.ts > "$data/service.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/health" && return; sleep 0.1; done

@@ -15,7 +15,7 @@ pre=(); [ "$P" != none ] && pre=(--import ./bench/decisions/hot-path/ablate.ts)
 ABLATE=$P DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} NODE_ENV=production \
   JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH WORKERS=1 HOST=127.0.0.1 HTTP_PORT=$PORT \
   HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$D" LOG_LEVEL="${LOG_LEVEL:-info}" \
-  MINER_CMD="$(command -v node)" MINER_ARGS=src/miner/sim-miner.ts \
+  MINER_CMD="$(command -v node)" MINER_ARGS=src/modules/rig/sim-miner.ts \
   node --trace-gc "${pre[@]}" src/main.ts > "$D/log" 2>&1 &
 primary=$!
 trap 'kill -TERM $primary 2> /dev/null || true' EXIT

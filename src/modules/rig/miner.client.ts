@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import { strongEtag } from '../../native/xxhash.ts';
 import {
   MINER_COMMAND,
   MINER_EVENT,
@@ -8,8 +9,7 @@ import {
   type MinerReply,
   type MinerStatus,
   type StatsSnapshot,
-} from '../../miner/protocol.ts';
-import { strongEtag } from '../../native/xxhash.ts';
+} from './miner.protocol.ts';
 
 interface Pending {
   resolve: (reply: MinerReply) => void;

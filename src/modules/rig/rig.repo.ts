@@ -1,5 +1,5 @@
 import { type Database, one, type Queryable } from '../../db/pool.ts';
-import type { MinerBlock, StatsSnapshot } from '../../miner/protocol.ts';
+import type { MinerBlock, StatsSnapshot } from './miner.protocol.ts';
 
 export interface BlockRow {
   height: string;

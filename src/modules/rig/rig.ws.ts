@@ -4,8 +4,8 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type AuthUser, hasScopes, type TokenVerifier } from '../../http/auth.ts';
 import type { StreamQuota } from '../../http/stream-quota.ts';
 import type { Logger } from '../../log.ts';
-import type { MinerEvent } from '../../miner/protocol.ts';
 import type { MinerClient } from './miner.client.ts';
+import type { MinerEvent } from './miner.protocol.ts';
 
 export interface LiveOptions {
   tokens: TokenVerifier;

@@ -1,17 +1,17 @@
 import { hostname } from 'node:os';
-import type { Config } from '../config.ts';
-import type { Queryable } from '../db/pool.ts';
-import type { Logger } from '../log.ts';
-import { NodeRpcClient } from '../modules/rig/node.client.ts';
+import type { Config } from '../../config.ts';
+import type { Queryable } from '../../db/pool.ts';
+import type { Logger } from '../../log.ts';
+import type { MinerBlock, StatsSnapshot } from './miner.protocol.ts';
+import type { MinerSupervisor } from './miner.supervisor.ts';
+import { NodeRpcClient } from './node.client.ts';
 import {
   insertFoundBlock,
   insertStatsSample,
   markAttempt,
   markValidated,
   pendingBlocks,
-} from '../modules/rig/rig.repo.ts';
-import type { MinerBlock, StatsSnapshot } from './protocol.ts';
-import type { MinerSupervisor } from './supervisor.ts';
+} from './rig.repo.ts';
 
 /**
  * Persists what the host's miner reports (it runs beside the supervisor, in the primary): a

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { Logger } from '../log.ts';
-import type { MinerBlock, MinerState, MinerStatus, StatsSnapshot } from './protocol.ts';
+import type { Logger } from '../../log.ts';
+import type { MinerBlock, MinerState, MinerStatus, StatsSnapshot } from './miner.protocol.ts';
 
 export interface SupervisorOptions {
   cmd: string;

@@ -1,6 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
-import { MINER_COMMAND, MINER_EVENT, MINER_REPLY, type MinerCommand, type MinerReply } from './protocol.ts';
-import type { MinerSupervisor } from './supervisor.ts';
+import {
+  MINER_COMMAND,
+  MINER_EVENT,
+  MINER_REPLY,
+  type MinerCommand,
+  type MinerReply,
+} from './miner.protocol.ts';
+import type { MinerSupervisor } from './miner.supervisor.ts';
 
 /**
  * Connects the primary's miner supervisor to the workers: answers their commands over IPC and

@@ -2,8 +2,8 @@
 // documented in docs/api/rig.md: one JSON object per stdout line (`stats`, `block`), anything else is
 // log text. Tuned by SIM_MINER_* (src/config/sim-miner.ts); stops cleanly on SIGTERM/SIGINT.
 import { createHash, randomInt } from 'node:crypto';
-import { ConfigError } from '../config/parsers.ts';
-import { parseSimMinerConfig, type SimMinerConfig } from '../config/sim-miner.ts';
+import { ConfigError } from '../../config/parsers.ts';
+import { parseSimMinerConfig, type SimMinerConfig } from '../../config/sim-miner.ts';
 
 let cfg: SimMinerConfig;
 try {

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { SIM_MINER_KEYS } from '../config/sim-miner.ts';
-import { type Config, minerConfigured } from '../config.ts';
-import type { Logger } from '../log.ts';
-import { MinerSupervisor, minerEnvironment } from './supervisor.ts';
+import { SIM_MINER_KEYS } from '../../config/sim-miner.ts';
+import { type Config, minerConfigured } from '../../config.ts';
+import type { Logger } from '../../log.ts';
+import { MinerSupervisor, minerEnvironment } from './miner.supervisor.ts';
 
 export const SIM_MINER = fileURLToPath(new URL('./sim-miner.ts', import.meta.url));
 
