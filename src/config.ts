@@ -62,7 +62,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.WORKFLOW_PLANNER === 'gemini' && !cfg.GEMINI_API_KEY) {
     issues.push('WORKFLOW_PLANNER: gemini needs GEMINI_API_KEY');
   }
-  if (cfg.HTTP_PORT === 0 && cfg.HTTPS_PORT === 0) {
+  if (cfg.HTTP_PORT === null && cfg.HTTPS_PORT === null) {
     issues.push('HTTP_PORT/HTTPS_PORT: at least one listener must be on');
   }
   if (issues.length > 0) throw new ConfigError(issues);

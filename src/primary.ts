@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config.ts';
 import { WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
@@ -60,7 +61,7 @@ export class Primary {
   }
 
   async start(): Promise<void> {
-    if (this.#cfg.METRICS_PORT > 0) {
+    if (this.#cfg.METRICS_PORT !== null) {
       this.#metricsServer = await this.#metrics.serve(
         this.#cfg.METRICS_HOST,
         this.#cfg.METRICS_PORT,
@@ -80,7 +81,7 @@ export class Primary {
         workers: this.#cfg.WORKERS,
         http: ports?.http,
         https: ports?.https,
-        metrics: this.#cfg.METRICS_PORT || undefined,
+        metrics: (this.#metricsServer?.address() as AddressInfo | null)?.port,
         startupMs: Math.round(performance.now()),
       },
       'ferrite ready',

@@ -59,7 +59,7 @@ try {
   }
   await migrate(databaseUrl, log);
   await buildWeb(cfg.DATA_DIR);
-  if (cfg.HTTPS_PORT > 0 && !cfg.TLS_CERT) {
+  if (cfg.HTTPS_PORT !== null && !cfg.TLS_CERT) {
     const files = await ensureDevCertificate(cfg.DATA_DIR, log);
     workerEnv.TLS_CERT = files.cert;
     workerEnv.TLS_KEY = files.key;

@@ -69,7 +69,7 @@ servers = new HttpServers(
     httpPort: cfg.HTTP_PORT,
     httpsPort: cfg.HTTPS_PORT,
     tls:
-      cfg.HTTPS_PORT > 0 && cfg.TLS_CERT && cfg.TLS_KEY
+      cfg.HTTPS_PORT !== null && cfg.TLS_CERT && cfg.TLS_KEY
         ? { cert: readFileSync(cfg.TLS_CERT), key: readFileSync(cfg.TLS_KEY) }
         : undefined,
     keepAliveTimeoutMs: cfg.KEEP_ALIVE_TIMEOUT_MS,

@@ -43,9 +43,15 @@ describe('configuration', () => {
   });
 
   it('switches a listener off with "off" or 0, but not both', () => {
-    assert.equal(parseConfig({ HTTPS_PORT: 'off' }).HTTPS_PORT, 0);
-    assert.equal(parseConfig({ HTTP_PORT: '0' }).HTTP_PORT, 0);
+    assert.equal(parseConfig({ HTTPS_PORT: 'off' }).HTTPS_PORT, null);
+    assert.equal(parseConfig({ HTTP_PORT: '0' }).HTTP_PORT, null);
+    assert.equal(parseConfig({ METRICS_PORT: 'off' }).METRICS_PORT, null);
     assert.throws(() => parseConfig({ HTTP_PORT: 'off', HTTPS_PORT: 'off' }), ConfigError);
+  });
+
+  it('leaves the port to the OS with "any" (the listener then binds port 0)', () => {
+    const cfg = parseConfig({ HTTP_PORT: 'any', HTTPS_PORT: 'any', METRICS_PORT: 'any' });
+    assert.deepEqual([cfg.HTTP_PORT, cfg.HTTPS_PORT, cfg.METRICS_PORT], [0, 0, 0]);
   });
 
   it('requires TLS_CERT and TLS_KEY together', () => {

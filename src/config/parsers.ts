@@ -11,12 +11,16 @@ declare module 'zod' {
   }
 }
 
-// A port of 0 or "off" switches that listener off; ephemeral ports are chosen by the caller.
+/**
+ * A listener's port: null when `off` or `0` switch it off; 0 for `any`, a port the OS chooses,
+ * which the "ferrite ready" log line reports (how tests start the service without racing for a
+ * free port).
+ */
 export const port = (fallback: number) =>
   z
-    .union([z.literal('off'), z.coerce.number().int().min(0).max(65535)])
+    .union([z.literal('off'), z.literal('any'), z.coerce.number().int().min(0).max(65535)])
     .default(fallback)
-    .transform((v) => (v === 'off' ? 0 : v));
+    .transform((v) => (v === 'off' || v === 0 ? null : v === 'any' ? 0 : v));
 
 export const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);

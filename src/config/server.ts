@@ -37,7 +37,9 @@ export const processKeys = {
     .min(1)
     .default('127.0.0.1')
     .describe("address of the primary's Prometheus endpoint"),
-  METRICS_PORT: port(9464).describe('port of `GET /metrics`; `0` or `off` disables'),
+  METRICS_PORT: port(9464).describe(
+    'port of `GET /metrics`; `0` or `off` disables; `any`: one the OS chooses',
+  ),
   CPU_PROFILE_DIR: optionalString.describe(
     'when set, every worker writes a V8 CPU profile there on exit (used by `npm run profile`)',
   ),
@@ -48,8 +50,12 @@ export const processKeys = {
 
 export const httpKeys = {
   HOST: z.string().min(1).default('0.0.0.0').describe('address the HTTP listeners bind'),
-  HTTP_PORT: port(8080).describe('cleartext HTTP/1.1 + h2c; `0` or `off` disables'),
-  HTTPS_PORT: port(8443).describe('TLS with ALPN h2/http1.1; `0` or `off` disables'),
+  HTTP_PORT: port(8080).describe(
+    'cleartext HTTP/1.1 + h2c; `0` or `off` disables; `any`: one the OS chooses',
+  ),
+  HTTPS_PORT: port(8443).describe(
+    'TLS with ALPN h2/http1.1; `0` or `off` disables; `any`: one the OS chooses',
+  ),
   TLS_CERT: optionalString.describe(
     'PEM certificate file; with `TLS_KEY`; unset: self-signed dev certificate in `DATA_DIR/tls`',
   ),

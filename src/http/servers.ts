@@ -10,8 +10,9 @@ import { answerClientError, headerListSize, limitH2Body, refuseH2 } from './requ
 
 export interface ServerOptions {
   host: string;
-  httpPort: number;
-  httpsPort: number;
+  /** null: no such listener; 0: a port the OS chooses. */
+  httpPort: number | null;
+  httpsPort: number | null;
   tls: { cert: Buffer; key: Buffer } | undefined;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
@@ -197,8 +198,8 @@ export class HttpServers {
         });
       });
     const ports: { http?: number; https?: number } = {};
-    if (this.#opts.httpPort > 0) ports.http = await listen(this.cleartext, this.#opts.httpPort);
-    if (this.secure && this.#opts.httpsPort > 0) {
+    if (this.#opts.httpPort !== null) ports.http = await listen(this.cleartext, this.#opts.httpPort);
+    if (this.secure && this.#opts.httpsPort !== null) {
       ports.https = await listen(this.secure, this.#opts.httpsPort);
     }
     return ports;
