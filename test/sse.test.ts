@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parseConfig } from '../src/config.ts';
@@ -13,16 +13,14 @@ import {
   EVENTS_CHANNEL,
   type ProjectEvent,
 } from '../src/modules/events/events.service.ts';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, h2request } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { dataOf, idsOf, SseStream } from './helpers/sse.ts';
 import { until } from './helpers/until.ts';
-import { Api, h2request, newUser, workerOf, workerOfAgent } from './helpers/workspace.ts';
+import { Api, newUser, workerOf, workerOfAgent } from './helpers/workspace.ts';
 
 const MAX_BUFFER = 65_536;
 const RETAIN = 100;
-const db = useTestDatabase();
 
 interface FileChanged {
   change: string;
@@ -36,38 +34,30 @@ interface FileChanged {
 const upTo = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('GET /api/sse/projects/:id', () => {
-  let cluster: RunningCluster;
-  let h1: H1Client;
-  let api: Api;
-  let token: string;
-  const auth = () => ({ authorization: `Bearer ${token}` });
-  const streamPath = (id: string) => `/api/sse/projects/${id}`;
-  const openH1 = (id: string, headers: Record<string, string> = {}, agent?: http.Agent) =>
-    SseStream.h1(`${cluster.http}${streamPath(id)}`, { ...auth(), ...headers }, agent);
-
-  before(async () => {
-    cluster = await startCluster({
+  const service = useCluster(
+    {
       workers: 2,
       env: {
-        DATABASE_URL: db.url,
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
         SSE_HEARTBEAT_MS: '200',
         SSE_RETRY_MS: '250',
         SSE_MAX_BUFFER_BYTES: String(MAX_BUFFER),
         EVENTS_RETAIN_PER_PROJECT: String(RETAIN),
       },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    const user = await newUser(h1, cluster.http);
-    token = user.token;
-    api = new Api(h1, cluster.http, token);
-  });
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-  });
+    },
+    async () => {
+      ({ cluster, h1 } = service);
+      token = (await newUser(h1, cluster.http)).token;
+      api = new Api(h1, cluster.http, token);
+    },
+  );
+  let cluster: RunningCluster;
+  let h1: H1Client;
+  let api: Api;
+  let token: string;
+  const auth = () => bearer(token);
+  const streamPath = (id: string) => `/api/sse/projects/${id}`;
+  const openH1 = (id: string, headers: Record<string, string> = {}, agent?: http.Agent) =>
+    SseStream.h1(`${cluster.http}${streamPath(id)}`, { ...auth(), ...headers }, agent);
 
   describe('access', () => {
     it('requires a token (header or ?access_token=), answers 404 for an unknown project and 400 for a bad Last-Event-ID', async () => {
@@ -187,8 +177,8 @@ describe('GET /api/sse/projects/:id', () => {
       // a change with the lock's release: a client that saw the stream open before that commit
       // must get the change. (The lab's fan-out hit this when start-up queued behind a busy pool:
       // the first write after the streams opened went missing from a few of them.)
-      const holder = new pg.Client({ connectionString: db.url });
-      const watcher = new pg.Client({ connectionString: db.url });
+      const holder = new pg.Client({ connectionString: service.db.url });
+      const watcher = new pg.Client({ connectionString: service.db.url });
       await holder.connect();
       await watcher.connect();
       let stream: SseStream | undefined;
@@ -389,7 +379,7 @@ describe('GET /api/sse/projects/:id', () => {
       for (const s of streams) await s.waitForEvents(1);
 
       const logsBefore = cluster.logs.length;
-      const admin = new pg.Client({ connectionString: db.url });
+      const admin = new pg.Client({ connectionString: service.db.url });
       await admin.connect();
       try {
         const killed = await admin.query(
@@ -421,10 +411,10 @@ describe('GET /api/sse/projects/:id', () => {
       await stream.waitFor('retry', (s) => s.retry !== undefined);
       // Another process on the same database, as another host would be.
       const log = createLogger('silent', {});
-      const config = parseConfig({ DATABASE_URL: db.url });
+      const config = parseConfig({ DATABASE_URL: service.db.url });
       const pool = new Database(
         {
-          connectionString: db.url,
+          connectionString: service.db.url,
           max: 2,
           connectTimeoutMs: 3000,
           idleTimeoutMs: 1000,

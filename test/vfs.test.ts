@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { contentHash } from '../src/native/xxhash.ts';
-import { H1Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
-import { Api, h2request, newUser } from './helpers/workspace.ts';
+import { bearer, type H1Client, h2request, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
+import { Api, newUser } from './helpers/workspace.ts';
 
 const MAX_FILE = 40_000;
 const QUOTA = 65_536;
 const MAX_FILES = 25;
-const db = useTestDatabase();
 
 interface Entry {
   path: string;
@@ -28,43 +26,40 @@ interface Project {
 }
 
 describe('the virtual file system', () => {
+  // Closed before the service stops (hooks run in the order they are registered).
+  after(() => h2?.close());
+  const service = useCluster(
+    {
+      env: {
+        VFS_MAX_FILE_BYTES: String(MAX_FILE),
+        VFS_QUOTA_BYTES: String(QUOTA),
+        VFS_MAX_FILES: String(MAX_FILES),
+      },
+    },
+    async () => {
+      ({ cluster, h1 } = service);
+      token = (await newUser(h1, cluster.http)).token;
+      api = new Api(h1, cluster.http, token);
+      h2 = http2.connect(cluster.http);
+      h2.on('error', () => undefined);
+    },
+  );
   let cluster: RunningCluster;
   let h1: H1Client;
   let api: Api;
   let token: string;
   let h2: http2.ClientHttp2Session;
-  const auth = () => ({ authorization: `Bearer ${token}` });
+  const auth = () => bearer(token);
   const project = async (id: string) => (await api.request(`/api/projects/${id}`)).json<Project>();
+  const tree = async (id: string) =>
+    (await api.request(`/api/projects/${id}/files`)).json<{ files: Entry[] }>();
+  const move = (id: string, body: Record<string, unknown>) =>
+    api.json('POST', `/api/projects/${id}/files:move`, body);
   /** A raw request on HTTP/2: the path goes out exactly as written (no URL normalisation). */
   const raw = (
     path: string,
     init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
   ) => h2request(h2, path, { ...init, headers: { ...auth(), ...init.headers } });
-
-  before(async () => {
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
-        VFS_MAX_FILE_BYTES: String(MAX_FILE),
-        VFS_QUOTA_BYTES: String(QUOTA),
-        VFS_MAX_FILES: String(MAX_FILES),
-      },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    const user = await newUser(h1, cluster.http);
-    token = user.token;
-    api = new Api(h1, cluster.http, token);
-    h2 = http2.connect(cluster.http);
-    h2.on('error', () => undefined);
-  });
-  after(async () => {
-    h2.close();
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-  });
 
   describe('PUT and GET /api/projects/:id/files/*path', () => {
     it('creates (201, Location, ETag), replaces (200, new version) and serves the exact bytes', async () => {
@@ -217,7 +212,7 @@ describe('the virtual file system', () => {
                     headers: { ...auth(), 'if-match': etag },
                     body: `writer ${i}`,
                   },
-                ).then((r) => ({ status: r.status, text: () => r.body.toString() })),
+                ),
           ),
         );
         const winners = replies.flatMap((r, i) => (r.status === 200 ? [i] : []));
@@ -242,8 +237,7 @@ describe('the virtual file system', () => {
     });
 
     it('without preconditions, N concurrent writers each get their own version: no update is lost', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'lww.txt', 'start');
+      const id = await api.projectWith({ 'lww.txt': 'start' });
       const before = (await project(id)).revision;
       const N = 12;
       const replies = await Promise.all(Array.from({ length: N }, (_, i) => api.put(id, 'lww.txt', `w${i}`)));
@@ -319,8 +313,7 @@ describe('the virtual file system', () => {
     });
 
     it('applies the same rules to paths in a move body', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'a.txt', 'a');
+      const id = await api.projectWith({ 'a.txt': 'a' });
       for (const [to, reason] of [
         ['../a.txt', 'dot-dot'],
         ['/abs.txt', 'absolute'],
@@ -328,7 +321,7 @@ describe('the virtual file system', () => {
         ['lone\ud800.txt', 'malformed-unicode'],
         ['win\\path.txt', 'backslash'],
       ] as const) {
-        const res = await api.json('POST', `/api/projects/${id}/files:move`, { from: 'a.txt', to });
+        const res = await move(id, { from: 'a.txt', to });
         assert.equal(res.status, 400, `${JSON.stringify(to)}: ${res.text()}`);
         assert.equal(res.json().reason, reason);
       }
@@ -336,8 +329,7 @@ describe('the virtual file system', () => {
     });
 
     it('refuses a file where a directory is, and below a file (409)', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'src/main.ts', 'main');
+      const id = await api.projectWith({ 'src/main.ts': 'main' });
       const overDir = await api.put(id, 'src', 'x');
       assert.equal(overDir.status, 409);
       assert.equal(overDir.json().code, 'CONFLICT');
@@ -408,7 +400,7 @@ describe('the virtual file system', () => {
     it('renames a file, keeping its content and ETag', async () => {
       const id = await api.createProject();
       const etag = (await api.put(id, 'old/name.txt', 'content')).headers.etag;
-      const res = await api.json('POST', `/api/projects/${id}/files:move`, {
+      const res = await move(id, {
         from: 'old/name.txt',
         to: 'new/name.txt',
       });
@@ -423,16 +415,14 @@ describe('the virtual file system', () => {
     });
 
     it('answers 409 when the destination exists, unless overwrite (then usage adds up)', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'a.txt', 'aaaa');
-      await api.put(id, 'b.txt', 'bb');
-      const refused = await api.json('POST', `/api/projects/${id}/files:move`, {
+      const id = await api.projectWith({ 'a.txt': 'aaaa', 'b.txt': 'bb' });
+      const refused = await move(id, {
         from: 'a.txt',
         to: 'b.txt',
       });
       assert.equal(refused.status, 409);
       assert.equal((await api.get(id, 'b.txt')).text(), 'bb');
-      const forced = await api.json('POST', `/api/projects/${id}/files:move`, {
+      const forced = await move(id, {
         from: 'a.txt',
         to: 'b.txt',
         overwrite: true,
@@ -444,35 +434,32 @@ describe('the virtual file system', () => {
     });
 
     it('moves a directory with everything below it', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'src/a.ts', 'a');
-      await api.put(id, 'src/lib/b.ts', 'b');
-      await api.put(id, 'srcfile.ts', 'not below src/');
-      const res = await api.json('POST', `/api/projects/${id}/files:move`, { from: 'src', to: 'pkg/src' });
+      const id = await api.projectWith({
+        'src/a.ts': 'a',
+        'src/lib/b.ts': 'b',
+        'srcfile.ts': 'not below src/',
+      });
+      const res = await move(id, { from: 'src', to: 'pkg/src' });
       assert.equal(res.status, 200, res.text());
       assert.deepEqual(
         res.json<{ files: Entry[] }>().files.map((f) => f.path),
         ['pkg/src/a.ts', 'pkg/src/lib/b.ts'],
       );
-      const tree = (await api.request(`/api/projects/${id}/files`)).json<{ files: Entry[] }>();
+      const listed = await tree(id);
       assert.deepEqual(
-        tree.files.map((f) => f.path),
+        listed.files.map((f) => f.path),
         ['pkg/src/a.ts', 'pkg/src/lib/b.ts', 'srcfile.ts'],
       );
-      const into = await api.json('POST', `/api/projects/${id}/files:move`, { from: 'pkg', to: 'pkg/inner' });
+      const into = await move(id, { from: 'pkg', to: 'pkg/inner' });
       assert.equal(into.status, 409, 'a directory cannot move into itself');
     });
 
     it('answers 404 for a missing source and 400 for the same path', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'x.txt', 'x');
-      assert.equal(
-        (await api.json('POST', `/api/projects/${id}/files:move`, { from: 'nope', to: 'y' })).status,
-        404,
-      );
-      const same = await api.json('POST', `/api/projects/${id}/files:move`, { from: 'x.txt', to: './x.txt' });
+      const id = await api.projectWith({ 'x.txt': 'x' });
+      assert.equal((await move(id, { from: 'nope', to: 'y' })).status, 404);
+      const same = await move(id, { from: 'x.txt', to: './x.txt' });
       assert.equal(same.status, 400);
-      assert.equal((await api.json('POST', `/api/projects/${id}/files:move`, { from: 'x.txt' })).status, 400);
+      assert.equal((await move(id, { from: 'x.txt' })).status, 400);
     });
   });
 
@@ -495,16 +482,13 @@ describe('the virtual file system', () => {
     });
 
     it('deletes a directory only with ?recursive=true', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'tmp/a', 'a');
-      await api.put(id, 'tmp/b/c', 'c');
-      await api.put(id, 'keep', 'k');
+      const id = await api.projectWith({ 'tmp/a': 'a', 'tmp/b/c': 'c', keep: 'k' });
       assert.equal((await api.request(`/api/projects/${id}/files/tmp`, { method: 'DELETE' })).status, 404);
       const res = await api.request(`/api/projects/${id}/files/tmp?recursive=true`, { method: 'DELETE' });
       assert.equal(res.status, 204);
-      const tree = (await api.request(`/api/projects/${id}/files`)).json<{ files: Entry[] }>();
+      const listed = await tree(id);
       assert.deepEqual(
-        tree.files.map((f) => f.path),
+        listed.files.map((f) => f.path),
         ['keep'],
       );
       assert.deepEqual((await project(id)).totalBytes, 1);
@@ -513,10 +497,7 @@ describe('the virtual file system', () => {
 
   describe('GET /api/projects/:id/files', () => {
     it('lists the tree in path order with size, hash, version and time; prefix filters; 304 while unchanged', async () => {
-      const id = await api.createProject();
-      await api.put(id, 'b/2.txt', '22');
-      await api.put(id, 'a.txt', '1');
-      await api.put(id, 'b/1.txt', '111');
+      const id = await api.projectWith({ 'b/2.txt': '22', 'a.txt': '1', 'b/1.txt': '111' });
       const res = await api.request(`/api/projects/${id}/files`);
       assert.equal(res.status, 200);
       const tree = res.json<{ revision: number; files: Entry[] }>();

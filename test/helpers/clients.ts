@@ -15,6 +15,9 @@ export interface RequestInit {
   body?: string | Buffer;
 }
 
+/** The Authorization header for a bearer token. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
 function reply(status: number, headers: Reply['headers'], body: Buffer): Reply {
   return {
     status,
@@ -65,28 +68,33 @@ export class H2Client {
     });
   }
   request(path: string, init: RequestInit = {}): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const stream = this.session.request({
-        ':method': init.method ?? 'GET',
-        ':path': path,
-        ...init.headers,
-      });
-      const chunks: Buffer[] = [];
-      let status = 0;
-      let headers: Reply['headers'] = {};
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-        headers = h as Reply['headers'];
-      });
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => resolve(reply(status, headers, Buffer.concat(chunks))));
-      stream.on('error', reject);
-      stream.end(init.body);
-    });
+    return h2request(this.session, path, init);
   }
   close(): Promise<void> {
     return new Promise((resolve) => this.session.close(() => resolve()));
   }
+}
+
+/** A request on an HTTP/2 session (so on the worker behind it). */
+export function h2request(
+  session: http2.ClientHttp2Session,
+  path: string,
+  init: RequestInit = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': init.method ?? 'GET', ':path': path, ...init.headers });
+    const chunks: Buffer[] = [];
+    let head: http2.IncomingHttpHeaders = {};
+    stream.on('response', (h) => {
+      head = h;
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () =>
+      resolve(reply(Number(head[':status']), head as Reply['headers'], Buffer.concat(chunks))),
+    );
+    stream.on('error', reject);
+    stream.end(init.body);
+  });
 }
 
 /** One request on a fresh HTTP/2 connection. */

@@ -1,13 +1,22 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort } from '../../src/db/embedded.ts';
+import { after, before } from 'node:test';
+import { SIM_MINER } from '../../src/modules/rig/miner.command.ts';
+import { H1Client } from './clients.ts';
+import { createTestDatabase, releasePostgresServer, type TestDatabase } from './database.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const MAIN = path.join(ROOT, 'src/main.ts');
+
+/** Runs the bundled simulated miner as the host's miner. */
+export const SIM_MINER_ENV = { MINER_CMD: process.execPath, MINER_ARGS: SIM_MINER };
+
+export type Env = Record<string, string | undefined>;
 
 export interface LogLine {
   level: string;
@@ -19,10 +28,11 @@ export interface RunningCluster {
   process: ChildProcess;
   pid: number;
   dataDir: string;
-  ports: { http: number; https: number; metrics: number };
-  http: string;
-  https: string;
-  metrics: string;
+  /** The ports the service reported binding (it binds ports the OS chooses). */
+  readonly ports: { http: number; https: number; metrics: number };
+  readonly http: string;
+  readonly https: string;
+  readonly metrics: string;
   /** The development CA (the self-signed certificate) for TLS clients. */
   ca: Buffer;
   logs: LogLine[];
@@ -32,38 +42,55 @@ export interface RunningCluster {
   exited: Promise<number | null>;
   /** Pids of the primary's worker processes, read from the process table. */
   workerPids(): number[];
+  /** Pids of the processes below the primary (any depth) whose command line contains `text`. */
+  descendantPids(text: string): number[];
 }
 
 export interface StartOptions {
-  env?: Record<string, string | undefined>;
+  env?: Env;
   workers?: number;
-  /** Resolve as soon as the process is spawned instead of waiting for "ferrite ready". */
-  noWait?: boolean;
 }
 
-/** Runs the real service (`node src/main.ts`) on ephemeral ports and a fresh DATA_DIR. */
+/** The process table as pid → [parent pid, command line]. */
+function processTable(): Map<number, [number, string]> {
+  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
+  const table = new Map<number, [number, string]>();
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s(.*)$/.exec(line);
+    if (m) table.set(Number(m[1]), [Number(m[2]), m[3] as string]);
+  }
+  return table;
+}
+
+/**
+ * Runs the real service (`node src/main.ts`) on ports the OS chooses and a fresh DATA_DIR, and
+ * resolves once it logs "ferrite ready" with the ports it bound.
+ */
 export async function startCluster(opts: StartOptions = {}): Promise<RunningCluster> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-test-'));
   await chmod(dataDir, 0o755);
-  const ports = { http: await freePort(), https: await freePort(), metrics: await freePort() };
-  const env: Record<string, string | undefined> = {
+  const env: Env = {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     WORKERS: String(opts.workers ?? 2),
-    HTTP_PORT: String(ports.http),
-    HTTPS_PORT: String(ports.https),
-    METRICS_PORT: String(ports.metrics),
+    HTTP_PORT: 'any',
+    HTTPS_PORT: 'any',
+    METRICS_PORT: 'any',
     DATA_DIR: dataDir,
     SHUTDOWN_TIMEOUT_MS: '8000',
     // Every test client is 127.0.0.1: tests that cross the registration limit set their own.
     REGISTER_MAX_PER_IP: '100000',
+    // Cheap hashing; the tests of the hashing parameters set their own.
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
 
   const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ports = { http: 0, https: 0, metrics: 0 };
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = '';
@@ -78,6 +105,9 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
       return;
     }
     logs.push(line);
+    // Workers share the ports while one of them holds them; replacements of a cluster whose
+    // every worker died bind new ones, and say so.
+    if (line.msg === 'worker ready') Object.assign(ports, line.ports);
     for (const w of waiters) {
       if (w.predicate(line)) {
         waiters.delete(w);
@@ -116,9 +146,15 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
     pid: child.pid as number,
     dataDir,
     ports,
-    http: `http://127.0.0.1:${ports.http}`,
-    https: `https://localhost:${ports.https}`,
-    metrics: `http://127.0.0.1:${ports.metrics}/metrics`,
+    get http() {
+      return `http://127.0.0.1:${ports.http}`;
+    },
+    get https() {
+      return `https://localhost:${ports.https}`;
+    },
+    get metrics() {
+      return `http://127.0.0.1:${ports.metrics}/metrics`;
+    },
     ca: Buffer.alloc(0),
     logs,
     waitForLog,
@@ -131,20 +167,30 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
       return code;
     },
     workerPids() {
-      let out = '';
-      try {
-        out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
-      } catch {
-        return []; // ps exits 1 when the primary has no children
+      return [...processTable()]
+        .filter(([, [ppid, args]]) => ppid === child.pid && args.includes('ferrite-worker'))
+        .map(([pid]) => pid);
+    },
+    descendantPids(text: string) {
+      const table = processTable();
+      const below = new Set([child.pid as number]);
+      // A parent is listed before its children only by chance: sweep until nothing is added.
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [pid, [ppid]] of table) {
+          if (below.has(ppid) && !below.has(pid)) {
+            below.add(pid);
+            grew = true;
+          }
+        }
       }
-      return out
-        .split('\n')
-        .filter((l) => l.includes('ferrite-worker'))
-        .map((l) => Number.parseInt(l.trim(), 10));
+      return [...table]
+        .filter(([pid, [, args]]) => pid !== child.pid && below.has(pid) && args.includes(text))
+        .map(([pid]) => pid);
     },
   };
-  if (opts.noWait) return cluster;
-  await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
+  const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
+  Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
   cluster.ca = await readFile(path.join(dataDir, 'tls/dev-cert.pem'));
   return cluster;
 }
@@ -158,4 +204,120 @@ export function killOnExit(cluster: RunningCluster): void {
       // already gone
     }
   });
+}
+
+/** A server the service talks to in tests (an upstream, the node, Gemini). */
+export interface Double {
+  start(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface ClusterSetup {
+  workers?: number;
+  /**
+   * Environment on top of the test defaults; a function is called once the database and the
+   * doubles exist. DATABASE_URL defaults to a fresh test database; an object that names it (even
+   * as undefined, for the embedded server) gets none.
+   */
+  env?: Env | ((db: TestDatabase) => Env | Promise<Env>);
+  /** Started before the cluster, closed after it. */
+  doubles?: Double[];
+}
+
+export interface TestCluster {
+  readonly cluster: RunningCluster;
+  /** The fresh database the cluster runs on (undefined when the setup named its own). */
+  readonly db: TestDatabase;
+  /** An HTTP/1.1 client that trusts the cluster's development certificate. */
+  readonly h1: H1Client;
+  /** `cluster.http` followed by `path`. */
+  url(path: string): string;
+}
+
+/** What `setup` describes: `start` starts it, `stop` undoes whatever of it was started. */
+function testCluster(setup: ClusterSetup) {
+  const parts: { db?: TestDatabase; cluster?: RunningCluster; h1?: H1Client } = {};
+  const doubles = setup.doubles ?? [];
+  return {
+    parts,
+    async start(): Promise<void> {
+      const named = typeof setup.env === 'object' && 'DATABASE_URL' in setup.env;
+      if (!named) parts.db = await createTestDatabase();
+      await Promise.all(doubles.map((d) => d.start()));
+      const env = typeof setup.env === 'function' ? await setup.env(parts.db as TestDatabase) : setup.env;
+      const database = parts.db ? { DATABASE_URL: parts.db.url } : {};
+      parts.cluster = await startCluster({ workers: setup.workers, env: { ...database, ...env } });
+      killOnExit(parts.cluster);
+      parts.h1 = new H1Client(parts.cluster.ca);
+    },
+    /** Resolves with the service's exit code (undefined when it never started). */
+    async stop(): Promise<number | null | undefined> {
+      await parts.h1?.close();
+      const code = await parts.cluster?.stop();
+      await Promise.all(doubles.map((d) => d.close()));
+      await parts.db?.drop();
+      await releasePostgresServer();
+      return code;
+    },
+  };
+}
+
+/**
+ * The service for the enclosing suite (or file): before its tests, a fresh database, the doubles
+ * and the cluster on them, then `ready` (the suite's own set-up: node runs a file's top-level
+ * `before` hooks concurrently, so set-up that needs the cluster goes there); after them, the
+ * cluster stopped (asserting exit code 0), the doubles closed and the database dropped.
+ */
+export function useCluster(
+  setup: ClusterSetup = {},
+  ready?: (service: TestCluster) => Promise<void> | void,
+): TestCluster {
+  const tc = testCluster(setup);
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the cluster exists only once its before hook has run');
+    return value;
+  };
+  const service: TestCluster = {
+    get cluster() {
+      return started(tc.parts.cluster);
+    },
+    get db() {
+      return started(tc.parts.db);
+    },
+    get h1() {
+      return started(tc.parts.h1);
+    },
+    url: (p: string) => `${started(tc.parts.cluster).http}${p}`,
+  };
+  before(async () => {
+    await tc.start();
+    await ready?.(service);
+  });
+  after(async () => {
+    const code = await tc.stop();
+    if (tc.parts.cluster) assert.equal(code, 0, 'the service exits 0 when stopped');
+  });
+  return service;
+}
+
+/**
+ * Runs `fn` against a cluster of its own (a test that needs a configuration of its own), then
+ * stops it, asserting exit code 0 when `fn` succeeded.
+ */
+export async function withCluster<T>(
+  setup: ClusterSetup,
+  fn: (cluster: RunningCluster, h1: H1Client, db: TestDatabase | undefined) => Promise<T>,
+): Promise<T> {
+  const tc = testCluster(setup);
+  let result: T;
+  try {
+    await tc.start();
+    const { cluster, h1, db } = tc.parts as Required<typeof tc.parts>;
+    result = await fn(cluster, h1, db);
+  } catch (err) {
+    await tc.stop();
+    throw err;
+  }
+  assert.equal(await tc.stop(), 0, 'the service exits 0 when stopped');
+  return result;
 }

@@ -36,16 +36,46 @@ function postgresServer() {
 
 export type TestDatabase = ScratchDatabase;
 
+/** Test databases created and not yet dropped. */
+let live = 0;
+
 /** A fresh, empty database on the test server, so test files never see each other's rows. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const { adminUrl } = await postgresServer();
-  return createScratchDatabase(adminUrl, 'ferrite_test');
+  const db = await createScratchDatabase(adminUrl, 'ferrite_test');
+  live++;
+  let dropped = false;
+  return {
+    ...db,
+    drop: async () => {
+      if (dropped) return;
+      dropped = true;
+      live--;
+      await db.drop();
+    },
+  };
 }
 
 export async function stopPostgresServer(): Promise<void> {
   const s = server;
   server = undefined;
   if (s) await (await s).stop();
+}
+
+let held = false;
+
+/**
+ * One server for the whole file, stopped when the file ends: for files whose suites each create
+ * their databases (each suite would otherwise start its own embedded server).
+ */
+export function usePostgresServer(): void {
+  held = true;
+  after(() => stopPostgresServer());
+}
+
+/** Stops an embedded server once every test database on it is dropped, unless the file holds it. */
+export async function releasePostgresServer(): Promise<void> {
+  if (!held && live === 0) await stopPostgresServer();
 }
 
 /**
@@ -60,7 +90,7 @@ export function useTestDatabase(): { readonly url: string } {
   });
   after(async () => {
     await db?.drop();
-    await stopPostgresServer();
+    await releasePostgresServer();
   });
   return {
     get url(): string {

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type http2 from 'node:http2';
-import type { H1Client, Reply, RequestInit } from './clients.ts';
+import { type H1Client, h2request, type Reply, type RequestInit } from './clients.ts';
 
 export interface TestUser {
   id: string;
   email: string;
+  password: string;
+  /** The scopes the account was registered with (the cluster's DEFAULT_SCOPES). */
+  scopes: string[];
   token: string;
 }
 
@@ -27,7 +30,13 @@ export async function newUser(h1: H1Client, origin: string): Promise<TestUser> {
     body: JSON.stringify({ email, password }),
   });
   assert.equal(login.status, 200, login.text());
-  return { id: reg.json().id as string, email, token: login.json().accessToken as string };
+  return {
+    id: reg.json().id as string,
+    email,
+    password,
+    scopes: reg.json().scopes as string[],
+    token: login.json().accessToken as string,
+  };
 }
 
 /** An API caller: one user's bearer token on an HTTP/1.1 client. */
@@ -48,18 +57,33 @@ export class Api {
     });
   }
 
+  /** Sends `body` as JSON; a string is sent as it is (malformed JSON included). */
   json(method: string, path: string, body: unknown): Promise<Reply> {
     return this.request(path, {
       method,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body: typeof body === 'string' ? body : JSON.stringify(body),
     });
+  }
+
+  post(path: string, body: unknown): Promise<Reply> {
+    return this.json('POST', path, body);
   }
 
   async createProject(name = `p-${randomBytes(3).toString('hex')}`): Promise<string> {
     const res = await this.json('POST', '/api/projects', { name });
     assert.equal(res.status, 201, res.text());
     return res.json().id as string;
+  }
+
+  /** A new project holding `files` (path → content), written in that order. */
+  async projectWith(files: Record<string, string>): Promise<string> {
+    const id = await this.createProject();
+    for (const [path, content] of Object.entries(files)) {
+      const res = await this.put(id, path, content);
+      assert.ok(res.status === 200 || res.status === 201, `${path}: ${res.text()}`);
+    }
+    return id;
   }
 
   put(projectId: string, path: string, body: string | Buffer, headers: Record<string, string> = {}) {
@@ -73,18 +97,7 @@ export class Api {
 
 /** The worker id that answers on this HTTP/2 session (one session is one connection, one worker). */
 export async function workerOf(session: http2.ClientHttp2Session): Promise<string> {
-  const body = await new Promise<string>((resolve, reject) => {
-    const s = session.request({ ':path': '/api/health' });
-    let text = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      text += d;
-    });
-    s.on('end', () => resolve(text));
-    s.on('error', reject);
-    s.end();
-  });
-  return (JSON.parse(body) as { worker: string }).worker;
+  return (await h2request(session, '/api/health')).json<{ worker: string }>().worker;
 }
 
 /** The worker id behind a single-connection HTTP/1.1 agent. */
@@ -100,27 +113,5 @@ export function workerOfAgent(origin: string, agent: http.Agent): Promise<string
         res.on('end', () => resolve((JSON.parse(text) as { worker: string }).worker));
       })
       .on('error', reject);
-  });
-}
-
-/** A request on an HTTP/2 session (so on the worker behind it). */
-export function h2request(
-  session: http2.ClientHttp2Session,
-  path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const s = session.request({ ':method': init.method ?? 'GET', ':path': path, ...init.headers });
-    const chunks: Buffer[] = [];
-    let status = 0;
-    let headers: http2.IncomingHttpHeaders = {};
-    s.on('response', (h) => {
-      status = Number(h[':status']);
-      headers = h;
-    });
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('end', () => resolve({ status, headers, body: Buffer.concat(chunks) }));
-    s.on('error', reject);
-    s.end(init.body);
   });
 }
