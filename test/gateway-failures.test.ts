@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { freePort } from '../src/db/embedded.ts';
-import { H1Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, metricValue, mint, rawRequest, scrape } from './helpers/gateway.ts';
 import { until } from './helpers/until.ts';
 import { echo, UpstreamDouble } from './helpers/upstream-double.ts';
 
 // One worker, so every request meets the same breaker and retry budget (both are per worker).
 const up = new UpstreamDouble();
-let db: TestDatabase;
 let cluster: RunningCluster;
 let h1: H1Client;
 let token: string;
@@ -18,7 +16,7 @@ let token: string;
 const failures = new Map<string, number>();
 let breakerFailing = true;
 
-const auth = () => ({ authorization: `Bearer ${token}` });
+const auth = () => bearer(token);
 const call = (path: string, method = 'GET') =>
   h1.request(`${cluster.http}${path}`, { method, headers: auth() });
 const metric = async (name: string, labels: Record<string, string>) =>
@@ -35,46 +33,45 @@ async function breakerState(upstream: string): Promise<string> {
   // Upstream names and breaker counts are shown to admins only.
   const admin = (await mint('admin')).token;
   const ready = await h1.request(`${cluster.http}/api/ready`, {
-    headers: { authorization: `Bearer ${admin}` },
+    headers: bearer(admin),
   });
   assert.equal(ready.status, 200, 'an open breaker does not make the worker unready');
   return (ready.json().checks as { upstreams: Record<string, { state: string }> }).upstreams[upstream]
     ?.state as string;
 }
 
-before(async () => {
-  db = await createTestDatabase();
-  up.on('/slow', (req, res) => {
-    const timer = setTimeout(() => echo(req, res), 2000);
-    res.once('close', () => clearTimeout(timer));
+up.on('/slow', (req, res) => {
+  const timer = setTimeout(() => echo(req, res), 2000);
+  res.once('close', () => clearTimeout(timer));
+})
+  .on('/flaky', (req, res) => {
+    const left = failures.get(req.url ?? '') ?? 0;
+    if (left === 0) {
+      echo(req, res);
+      return;
+    }
+    failures.set(req.url ?? '', left - 1);
+    res.writeHead(503, { 'content-type': 'application/json' }).end('{"upstream":"busy"}');
   })
-    .on('/flaky', (req, res) => {
-      const left = failures.get(req.url ?? '') ?? 0;
-      if (left === 0) {
-        echo(req, res);
-        return;
-      }
-      failures.set(req.url ?? '', left - 1);
-      res.writeHead(503, { 'content-type': 'application/json' }).end('{"upstream":"busy"}');
-    })
-    .on('/partial', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
-      res.write('0123456789', () => res.socket?.destroy());
-    })
-    .on('/breaker', (req, res) => {
-      if (!breakerFailing) echo(req, res);
-      else res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"down"}');
-    });
-  await up.start();
-  const closed = await freePort();
-  cluster = await startCluster({
+  .on('/partial', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
+    res.write('0123456789', () => res.socket?.destroy());
+  })
+  .on('/breaker', (req, res) => {
+    if (!breakerFailing) echo(req, res);
+    else res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"down"}');
+  });
+
+const service = useCluster(
+  {
     workers: 1,
-    env: {
-      DATABASE_URL: db.url,
+    doubles: [up],
+    env: async () => ({
       JWT_SECRET,
       TASK_UPSTREAM_URL: up.url,
       GATEWAY_ROUTES: [
-        `/v1/closed=task:http://127.0.0.1:${closed}`,
+        // A port nothing listens on.
+        `/v1/closed=task:http://127.0.0.1:${await freePort()}`,
         '/v1/nowhere=task:http://nowhere.invalid',
         `/v1/slow=task:${up.url}/slow`,
         `/v1/retry=task:${up.url}/flaky`,
@@ -89,20 +86,13 @@ before(async () => {
       GATEWAY_BREAKER_ERROR_PERCENT: '50',
       GATEWAY_BREAKER_WINDOW_MS: '60000',
       GATEWAY_BREAKER_OPEN_MS: '1500',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client();
-  token = (await mint('task:read', 'task:write', 'trade:read')).token;
-});
-
-after(async () => {
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await up.close();
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  async () => {
+    ({ cluster, h1 } = service);
+    token = (await mint('task:read', 'task:write', 'trade:read')).token;
+  },
+);
 
 describe('upstream failures', () => {
   it('answers 502 UPSTREAM_UNAVAILABLE for a closed port, after retrying a GET twice and a POST never', async () => {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { H2Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { describe, it } from 'node:test';
+import { bearer, H2Client, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
 import { UpstreamDouble } from './helpers/upstream-double.ts';
 
 const task = new UpstreamDouble();
 const trade = new UpstreamDouble();
 const legacy = new UpstreamDouble();
-let db: TestDatabase;
 let cluster: RunningCluster;
 let token: string;
 
@@ -58,30 +56,23 @@ const VARIANTS = [
   '/v1/task%2fitems',
 ];
 
-before(async () => {
-  db = await createTestDatabase();
-  legacy.on('/', (_req, res) => res.writeHead(200, { 'x-served-by': 'legacy' }).end('legacy'));
-  await Promise.all([task.start(), trade.start(), legacy.start()]);
-  cluster = await startCluster({
+legacy.on('/', (_req, res) => res.writeHead(200, { 'x-served-by': 'legacy' }).end('legacy'));
+const service = useCluster(
+  {
     workers: 1,
-    env: {
-      DATABASE_URL: db.url,
+    doubles: [task, trade, legacy],
+    env: () => ({
       JWT_SECRET,
       TASK_UPSTREAM_URL: task.url,
       TRADE_UPSTREAM_URL: trade.url,
       LEGACY_UPSTREAM_URL: legacy.url,
-    },
-  });
-  killOnExit(cluster);
-  token = (await mint('task:read', 'trade:read')).token;
-});
-
-after(async () => {
-  assert.equal(await cluster?.stop(), 0);
-  await Promise.all([task.close(), trade.close(), legacy.close()]);
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  async () => {
+    cluster = service.cluster;
+    token = (await mint('task:read', 'trade:read')).token;
+  },
+);
 
 function assertRefused(res: { status: number; body: string }, path: string): void {
   assert.equal(res.status, 400, `${path}: ${res.body}`);
@@ -93,7 +84,7 @@ describe('gateway paths', () => {
   it('refuses dot segments hidden behind ;, encoding, double encoding or NUL over HTTP/1.1', async () => {
     const before = received();
     for (const path of TRAVERSALS) {
-      assertRefused(await rawGet(path, { authorization: `Bearer ${token}` }), path);
+      assertRefused(await rawGet(path, bearer(token)), path);
     }
     assert.equal(received(), before, 'nothing reached an upstream or the legacy service');
   });
@@ -101,7 +92,7 @@ describe('gateway paths', () => {
   it('refuses case, encoding, ; and // variants of an owned prefix instead of passing them to legacy', async () => {
     const before = received();
     for (const path of VARIANTS) {
-      assertRefused(await rawGet(path, { authorization: `Bearer ${token}` }), path);
+      assertRefused(await rawGet(path, bearer(token)), path);
       assertRefused(await rawGet(path), `${path} without a token`);
     }
     assert.equal(received(), before, 'nothing reached an upstream or the legacy service');
@@ -112,7 +103,7 @@ describe('gateway paths', () => {
     for (const client of [new H2Client(cluster.http), new H2Client(cluster.https, cluster.ca)]) {
       try {
         for (const path of [...TRAVERSALS, ...VARIANTS]) {
-          const res: Reply = await client.request(path, { headers: { authorization: `Bearer ${token}` } });
+          const res: Reply = await client.request(path, { headers: bearer(token) });
           assertRefused({ status: res.status, body: res.text() }, path);
         }
       } finally {
@@ -131,7 +122,7 @@ describe('gateway paths', () => {
   });
 
   it('still forwards canonical paths as sent, ; parameters below the prefix included', async () => {
-    const auth = { authorization: `Bearer ${token}` };
+    const auth = bearer(token);
     const ok = await rawGet('/v1/task/items;v=1/%20x?q=%2e%2e', auth);
     assert.equal(ok.status, 200, JSON.stringify(ok));
     assert.equal(task.received.at(-1)?.url, '/items;v=1/%20x?q=%2e%2e');

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { describe, it } from 'node:test';
+import { bearer } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint, rawRequest, watchRss } from './helpers/gateway.ts';
 import { streamBytes, UpstreamDouble } from './helpers/upstream-double.ts';
 
@@ -17,7 +17,6 @@ const MAX_GROWTH = 96 * MB;
 const CHUNK = Buffer.alloc(64 * 1024, 'streaming through ferrite ');
 
 const up = new UpstreamDouble();
-let db: TestDatabase;
 let cluster: RunningCluster;
 let token: string;
 
@@ -29,32 +28,25 @@ function expectedSha(size: number): string {
   return hash.digest('hex');
 }
 
-before(async () => {
-  db = await createTestDatabase();
-  up.on('/download', (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': SIZE });
-    streamBytes(res, SIZE, CHUNK);
-  });
-  await up.start();
-  cluster = await startCluster({ env: { DATABASE_URL: db.url, JWT_SECRET, TASK_UPSTREAM_URL: up.url } });
-  killOnExit(cluster);
-  token = (await mint('task:read', 'task:write')).token;
-  // Warm the workers (JIT, pools, buffers) so what is measured is the transfer itself.
-  for (let i = 0; i < 4; i++) {
-    await rawRequest(`${cluster.http}/v1/task/warm`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-      body: Buffer.alloc(4 * MB),
-    });
-  }
+up.on('/download', (_req, res) => {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': SIZE });
+  streamBytes(res, SIZE, CHUNK);
 });
-
-after(async () => {
-  assert.equal(await cluster?.stop(), 0);
-  await up.close();
-  await db?.drop();
-  await stopPostgresServer();
-});
+const service = useCluster(
+  { doubles: [up], env: () => ({ JWT_SECRET, TASK_UPSTREAM_URL: up.url }) },
+  async () => {
+    cluster = service.cluster;
+    token = (await mint('task:read', 'task:write')).token;
+    // Warm the workers (JIT, pools, buffers) so what is measured is the transfer itself.
+    for (let i = 0; i < 4; i++) {
+      await rawRequest(`${cluster.http}/v1/task/warm`, {
+        method: 'POST',
+        headers: bearer(token),
+        body: Buffer.alloc(4 * MB),
+      });
+    }
+  },
+);
 
 describe('streaming through the gateway', () => {
   it('streams a 256 MB upload to the upstream while worker memory stays flat', async () => {
@@ -73,7 +65,7 @@ describe('streaming through the gateway', () => {
     });
     const res = await rawRequest(`${cluster.http}/v1/task/upload`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-length': SIZE },
+      headers: { ...bearer(token), 'content-length': SIZE },
       body,
     });
     const growth = rss.stop();
@@ -90,7 +82,7 @@ describe('streaming through the gateway', () => {
     const { bytes, sha } = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
       const req = http.get(
         `${cluster.http}/v1/task/download`,
-        { headers: { authorization: `Bearer ${token}` }, agent: false },
+        { headers: bearer(token), agent: false },
         (res) => {
           assert.equal(res.statusCode, 200);
           const hash = createHash('sha256');

@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
-import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, H2Client, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, metricValue, mint, rawRequest, scrape } from './helpers/gateway.ts';
 import { until } from './helpers/until.ts';
 import { echo, streamBytes, UpstreamDouble } from './helpers/upstream-double.ts';
 
+const LARGE = { items: Array.from({ length: 500 }, (_, i) => `item-${i}`) };
 const task = new UpstreamDouble();
 const trade = new UpstreamDouble();
 const legacy = new UpstreamDouble();
 const shadow = new UpstreamDouble();
-let db: TestDatabase;
 let cluster: RunningCluster;
 let h1: H1Client;
 let reader: string;
@@ -29,7 +28,6 @@ interface Echoed {
   sha256: string;
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const get = (path: string, token = reader, headers: Record<string, string> = {}) =>
   h1.request(`${cluster.http}${path}`, { headers: { ...bearer(token), ...headers } });
 
@@ -57,64 +55,64 @@ function shadowAnswer(status: number, body: unknown) {
   };
 }
 
-before(async () => {
-  db = await createTestDatabase();
-  task
-    .on('/hop', (req, res) =>
-      echo(req, res, {
-        connection: 'X-Up-Drop',
-        'x-up-drop': '1',
-        'keep-alive': 'timeout=9',
-        'proxy-authenticate': 'Basic realm="x"',
-        trailer: 'X-Trail',
-        upgrade: 'foo/2',
-        'x-up-keep': 'yes',
-      }),
-    )
-    .on('/big', (req, res) => {
-      const size = Number(new URL(req.url ?? '', 'http://x').searchParams.get('mb')) * 1024 * 1024;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-      streamBytes(res, size, Buffer.alloc(64 * 1024, 'ferrite!'));
-    })
-    .on('/gzip', (_req, res) => {
-      res
-        .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
-        .end(zlib.gzipSync(JSON.stringify({ items: Array.from({ length: 500 }, (_, i) => i) })));
-    })
-    .on('/large-json', (_req, res) => {
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ items: Array.from({ length: 2000 }, (_, i) => `item-${i}`) }));
-    })
-    .on('/drip', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      const timer = setInterval(() => res.write('tick\n'), 20);
-      res.once('close', () => clearInterval(timer));
-    })
-    .on('/hang', () => undefined)
-    .on('/shadow/', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 1, name: 'x', nested: { v: 1 } }));
-    })
-    .on('/shadow/same', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 1, name: 'x', tags: ['a', 'b'], at: Date.now() }));
-    })
-    .on('/shadow/large', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(LARGE));
-    });
-  shadow
-    .on('/v1/task/shadow/large', shadowAnswer(200, LARGE))
-    .on('/v1/task/shadow/same', shadowAnswer(200, { tags: ['a', 'b'], at: 'later', name: 'x', id: 1 }))
-    .on('/v1/task/shadow/differs', shadowAnswer(200, { id: 1, name: 'y', nested: { v: 2 } }))
-    .on('/v1/task/shadow/fails', shadowAnswer(500, { error: 'boom' }))
-    .on('/api/health', shadowAnswer(200, { status: 'ok', version: 'other', uptimeSeconds: 1, worker: 'x' }));
-  legacy.on('/', (req, res) => echo(req, res, { 'x-served-by': 'legacy' }));
-  await Promise.all([task.start(), trade.start(), legacy.start(), shadow.start()]);
-  cluster = await startCluster({
-    env: {
-      DATABASE_URL: db.url,
+// The doubles' answers.
+task
+  .on('/hop', (req, res) =>
+    echo(req, res, {
+      connection: 'X-Up-Drop',
+      'x-up-drop': '1',
+      'keep-alive': 'timeout=9',
+      'proxy-authenticate': 'Basic realm="x"',
+      trailer: 'X-Trail',
+      upgrade: 'foo/2',
+      'x-up-keep': 'yes',
+    }),
+  )
+  .on('/big', (req, res) => {
+    const size = Number(new URL(req.url ?? '', 'http://x').searchParams.get('mb')) * 1024 * 1024;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    streamBytes(res, size, Buffer.alloc(64 * 1024, 'ferrite!'));
+  })
+  .on('/gzip', (_req, res) => {
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+      .end(zlib.gzipSync(JSON.stringify({ items: Array.from({ length: 500 }, (_, i) => i) })));
+  })
+  .on('/large-json', (_req, res) => {
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ items: Array.from({ length: 2000 }, (_, i) => `item-${i}`) }));
+  })
+  .on('/drip', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('tick\n'), 20);
+    res.once('close', () => clearInterval(timer));
+  })
+  .on('/hang', () => undefined)
+  .on('/shadow/', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: 1, name: 'x', nested: { v: 1 } }));
+  })
+  .on('/shadow/same', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: 1, name: 'x', tags: ['a', 'b'], at: Date.now() }));
+  })
+  .on('/shadow/large', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(LARGE));
+  });
+shadow
+  .on('/v1/task/shadow/large', shadowAnswer(200, LARGE))
+  .on('/v1/task/shadow/same', shadowAnswer(200, { tags: ['a', 'b'], at: 'later', name: 'x', id: 1 }))
+  .on('/v1/task/shadow/differs', shadowAnswer(200, { id: 1, name: 'y', nested: { v: 2 } }))
+  .on('/v1/task/shadow/fails', shadowAnswer(500, { error: 'boom' }))
+  .on('/api/health', shadowAnswer(200, { status: 'ok', version: 'other', uptimeSeconds: 1, worker: 'x' }));
+legacy.on('/', (req, res) => echo(req, res, { 'x-served-by': 'legacy' }));
+
+const service = useCluster(
+  {
+    doubles: [task, trade, legacy, shadow],
+    env: () => ({
       JWT_SECRET,
       TASK_UPSTREAM_URL: task.url,
       TRADE_UPSTREAM_URL: `${trade.url}/base/`,
@@ -125,23 +123,16 @@ before(async () => {
       SHADOW_PATHS: '/v1/task/shadow,/api/health',
       SHADOW_IGNORE_FIELDS: 'at,uptimeSeconds,worker',
       SHADOW_MAX_CONCURRENCY: '2',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client(cluster.ca);
-  reader = (await mint('task:read', 'trade:read')).token;
-  const w = await mint('task:write');
-  writer = w.token;
-  writerId = w.userId;
-});
-
-after(async () => {
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await Promise.all([task.close(), trade.close(), legacy.close(), shadow.close()]);
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  async () => {
+    ({ cluster, h1 } = service);
+    reader = (await mint('task:read', 'trade:read')).token;
+    const w = await mint('task:write');
+    writer = w.token;
+    writerId = w.userId;
+  },
+);
 
 describe('GET /v1/task/* and /v1/trade/*', () => {
   it('forwards the path and query below the prefix unchanged, onto the upstream base path', async () => {
@@ -373,7 +364,6 @@ describe('strangler passthrough to LEGACY_UPSTREAM_URL', () => {
 });
 
 // A body well over the compression threshold, for a shadowed answer the client gets compressed.
-const LARGE = { items: Array.from({ length: 500 }, (_, i) => `item-${i}`) };
 
 describe('shadow traffic (SHADOW_UPSTREAM_URL)', () => {
   const diffs = async (route: string) =>

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import tls from 'node:tls';
 import { H1Client } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
 import { until } from './helpers/until.ts';
 import { UpstreamDouble } from './helpers/upstream-double.ts';
@@ -21,49 +20,41 @@ const completed: string[] = [];
 const brokenOff: string[] = [];
 /** Body bytes of each completed upload. */
 const completedBytes = new Map<string, number>();
-let db: TestDatabase;
 let cluster: RunningCluster;
 let writer: string;
 
-before(async () => {
-  db = await createTestDatabase();
-  task.on('/upload', (req, res) => {
-    let bytes = 0;
-    req.on('data', (c: Buffer) => {
-      bytes += c.length;
-    });
-    req.on('end', () => {
-      completed.push(req.url ?? '');
-      completedBytes.set(req.url ?? '', bytes);
-      res.writeHead(200).end('stored');
-    });
-    req.on('close', () => {
-      if (!req.complete) brokenOff.push(req.url ?? '');
-    });
+task.on('/upload', (req, res) => {
+  let bytes = 0;
+  req.on('data', (c: Buffer) => {
+    bytes += c.length;
   });
-  await task.start();
-  cluster = await startCluster({
+  req.on('end', () => {
+    completed.push(req.url ?? '');
+    completedBytes.set(req.url ?? '', bytes);
+    res.writeHead(200).end('stored');
+  });
+  req.on('close', () => {
+    if (!req.complete) brokenOff.push(req.url ?? '');
+  });
+});
+const service = useCluster(
+  {
     workers: 1,
-    env: {
-      DATABASE_URL: db.url,
+    doubles: [task],
+    env: () => ({
       JWT_SECRET,
       TASK_UPSTREAM_URL: task.url,
       GATEWAY_POOL_CONNECTIONS: String(POOL),
       HEADERS_TIMEOUT_MS: '1000',
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       BODY_IDLE_TIMEOUT_MS: String(BODY_IDLE_TIMEOUT_MS),
-    },
-  });
-  killOnExit(cluster);
-  writer = (await mint('task:read', 'task:write')).token;
-});
-
-after(async () => {
-  assert.equal(await cluster?.stop(), 0);
-  await task.close();
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  async () => {
+    cluster = service.cluster;
+    writer = (await mint('task:read', 'task:write')).token;
+  },
+);
 
 interface Outcome {
   status: number;
