@@ -11,8 +11,15 @@ import { errorHandler, notFound } from '../src/http/problem.ts';
 import { createLogger } from '../src/log.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
 import { type RequestInit as ClientInit, H1Client, h2once, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import {
+  type Env,
+  killOnExit,
+  type RunningCluster,
+  startCluster,
+  type TestCluster,
+  useCluster,
+} from './helpers/cluster.ts';
+import { createTestDatabase, type TestDatabase, usePostgresServer } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
 // A known signing secret, so the tests can verify and forge access tokens.
@@ -34,7 +41,7 @@ function newPassword(): string {
   return pw;
 }
 
-after(() => stopPostgresServer());
+usePostgresServer();
 
 type Send = (path: string, init?: ClientInit) => Promise<Reply>;
 
@@ -137,38 +144,52 @@ async function assertNoSecretsLogged(cluster: RunningCluster, pool: pg.Pool) {
   }
 }
 
+/** The suite's cluster (signing with JWT_SECRET) and a pool on its database. */
+function useAuthCluster(setup: { workers?: number; env: Env }): TestCluster & { readonly pool: pg.Pool } {
+  let pool: pg.Pool | undefined;
+  // Ended before the database is dropped (hooks run in the order they are registered).
+  after(() => pool?.end());
+  const service = useCluster({ workers: setup.workers, env: { JWT_SECRET, ...setup.env } }, () => {
+    pool = new pg.Pool({ connectionString: service.db.url, max: 2 });
+  });
+  return {
+    get cluster() {
+      return service.cluster;
+    },
+    get db() {
+      return service.db;
+    },
+    get h1() {
+      return service.h1;
+    },
+    url: service.url,
+    get pool() {
+      if (!pool) throw new Error('the pool exists only once the before hook has run');
+      return pool;
+    },
+  };
+}
+
 describe('auth on one cluster (cheap argon2 parameters)', () => {
-  let db: TestDatabase;
+  const suite = useAuthCluster({
+    env: {
+      // The per-IP limit has its own test on another cluster; here every request is 127.0.0.1.
+      LOGIN_MAX_ATTEMPTS_PER_IP: '100000',
+      LOGIN_EMAIL_SLOWDOWN_AFTER: '8',
+      LOGIN_EMAIL_SLOWDOWN_MS: '200',
+    },
+  });
   let pool: pg.Pool;
   let cluster: RunningCluster;
   let h1: H1Client;
   let api: AuthApi;
 
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        JWT_SECRET,
-        ...CHEAP_ARGON2,
-        // The per-IP limit has its own test on another cluster; here every request is 127.0.0.1.
-        LOGIN_MAX_ATTEMPTS_PER_IP: '100000',
-        LOGIN_EMAIL_SLOWDOWN_AFTER: '8',
-        LOGIN_EMAIL_SLOWDOWN_MS: '200',
-      },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
+  before(() => {
+    ({ pool, cluster, h1 } = suite);
     api = authApi((p, i) => h1.request(`${cluster.http}${p}`, i));
   });
-
-  after(async () => {
-    await h1?.close();
-    assert.equal(await cluster?.stop(), 0);
-    await pool?.end();
-    await db?.drop();
-  });
+  // A test replaces the client; the suite's own is closed with the cluster.
+  after(() => h1?.close());
 
   async function userRow(email: string) {
     const res = await pool.query<{ id: string; email: string; password_hash: string; scopes: string[] }>(
@@ -841,7 +862,6 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
         await cluster.waitForLog((l) => l.msg === 'worker ready' && l.pid === pid, 20_000);
       }
       // The old keep-alive connections died with the workers.
-      await h1.close();
       h1 = new H1Client();
 
       const res = await api.login(email, password);
@@ -916,47 +936,26 @@ describe('when argon2 parameters change between deployments on one database', ()
 });
 
 describe('with the default (production) argon2 parameters and a per-IP limit of 3', () => {
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let cluster: RunningCluster;
-  let h1: H1Client;
-  let api: AuthApi;
-
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        JWT_SECRET,
-        ARGON2_MEMORY_KIB: undefined,
-        ARGON2_TIME_COST: undefined,
-        ARGON2_PARALLELISM: undefined,
-        LOGIN_MAX_ATTEMPTS_PER_IP: '3',
-        REGISTER_MAX_PER_IP: '3',
-        // One hash running and one waiting per worker; more are refused.
-        ARGON2_QUEUE_MAX: '1',
-        // Requests arrive from loopback, so X-Forwarded-For names the client, as behind a local proxy.
-        TRUST_PROXY: 'loopback',
-      },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    api = authApi((p, i) => h1.request(`${cluster.http}${p}`, i));
+  const suite = useAuthCluster({
+    env: {
+      ARGON2_MEMORY_KIB: undefined,
+      ARGON2_TIME_COST: undefined,
+      ARGON2_PARALLELISM: undefined,
+      LOGIN_MAX_ATTEMPTS_PER_IP: '3',
+      REGISTER_MAX_PER_IP: '3',
+      // One hash running and one waiting per worker; more are refused.
+      ARGON2_QUEUE_MAX: '1',
+      // Requests arrive from loopback, so X-Forwarded-For names the client, as behind a local proxy.
+      TRUST_PROXY: 'loopback',
+    },
   });
-
-  after(async () => {
-    await h1?.close();
-    assert.equal(await cluster?.stop(), 0);
-    await pool?.end();
-    await db?.drop();
-  });
+  const api = authApi((p, i) => suite.h1.request(suite.url(p), i));
 
   it('stores an argon2id hash with m=19456,t=2,p=1 and logs in with it', async () => {
     const email = uniqueEmail('prod');
     const password = newPassword();
     assert.equal((await api.register(email, password)).status, 201);
-    const row = await pool.query<{ password_hash: string }>(
+    const row = await suite.pool.query<{ password_hash: string }>(
       'SELECT password_hash FROM users WHERE email = $1',
       [email],
     );
@@ -964,7 +963,7 @@ describe('with the default (production) argon2 parameters and a per-IP limit of 
     assert.ok(hash?.startsWith('$argon2id$v=19$m=19456,t=2,p=1$'), String(hash));
     const login = await api.login(email, password, { 'x-forwarded-for': '198.51.100.1' });
     assert.equal(login.status, 200, login.text());
-    const afterLogin = await pool.query<{ password_hash: string }>(
+    const afterLogin = await suite.pool.query<{ password_hash: string }>(
       'SELECT password_hash FROM users WHERE email = $1',
       [email],
     );
@@ -999,7 +998,7 @@ describe('with the default (production) argon2 parameters and a per-IP limit of 
     const refused = await api.register(email, newPassword(), ip);
     assertProblem(refused, 429, 'TOO_MANY_REQUESTS');
     assertRetryAfter(refused, 3600);
-    const rows = await pool.query('SELECT 1 FROM users WHERE email = $1', [email]);
+    const rows = await suite.pool.query('SELECT 1 FROM users WHERE email = $1', [email]);
     assert.equal(rows.rowCount, 0);
     const other = await api.register(email, newPassword(), { 'x-forwarded-for': '198.51.100.51' });
     assert.equal(other.status, 201, other.text());
@@ -1040,44 +1039,24 @@ describe('with the default (production) argon2 parameters and a per-IP limit of 
       `only 201 and 429: ${statuses.join(',')}`,
     );
     assert.ok(statuses.includes(429), `some registrations were refused: ${statuses.join(',')}`);
-    const rows = await pool.query('SELECT 1 FROM users WHERE email = ANY($1)', [emails]);
+    const rows = await suite.pool.query('SELECT 1 FROM users WHERE email = ANY($1)', [emails]);
     assert.equal(rows.rowCount, statuses.filter((s) => s === 201).length);
   });
 
   it('never writes a password, token, password hash or the signing secret to the log', async () => {
-    await assertNoSecretsLogged(cluster, pool);
+    await assertNoSecretsLogged(suite.cluster, suite.pool);
   });
 });
 
 describe('when registration is disabled', () => {
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let cluster: RunningCluster;
-  const h1 = new H1Client();
-
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    cluster = await startCluster({
-      workers: 1,
-      env: { DATABASE_URL: db.url, JWT_SECRET, ...CHEAP_ARGON2, REGISTRATION_ENABLED: 'false' },
-    });
-    killOnExit(cluster);
-  });
-
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster?.stop(), 0);
-    await pool?.end();
-    await db?.drop();
-  });
+  const suite = useAuthCluster({ workers: 1, env: { REGISTRATION_ENABLED: 'false' } });
 
   it('then register answers 403 FORBIDDEN and creates no row, and login still answers 401', async () => {
-    const api = authApi((p, i) => h1.request(`${cluster.http}${p}`, i));
+    const api = authApi((p, i) => suite.h1.request(suite.url(p), i));
     const email = uniqueEmail('closed');
     const password = newPassword();
     assertProblem(await api.register(email, password), 403, 'FORBIDDEN');
-    const rows = await pool.query('SELECT count(*)::int AS n FROM users');
+    const rows = await suite.pool.query('SELECT count(*)::int AS n FROM users');
     assert.equal(rows.rows[0].n, 0);
     assertProblem(await api.login(email, password), 401, 'UNAUTHORIZED');
   });

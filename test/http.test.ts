@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import express from 'express';
 import pg from 'pg';
@@ -8,34 +8,22 @@ import { requestContext } from '../src/http/context.ts';
 import { errorHandler } from '../src/http/problem.ts';
 import { createLogger } from '../src/log.ts';
 import type { WorkerMetrics } from '../src/metrics/worker.metrics.ts';
-import { H1Client, H2Client, h2once, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, H2Client, h2once, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster, withCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
+import { until } from './helpers/until.ts';
 import { newUser } from './helpers/workspace.ts';
 
+const service = useCluster({ env: { JWT_SECRET } }, () => {
+  ({ cluster, h1 } = service);
+});
 let cluster: RunningCluster;
-let db: TestDatabase;
 let h1: H1Client;
 
 type Send = (
   path: string,
   init?: { method?: string; headers?: Record<string, string>; body?: string },
 ) => Promise<Reply>;
-
-before(async () => {
-  db = await createTestDatabase();
-  cluster = await startCluster({ env: { DATABASE_URL: db.url, JWT_SECRET } });
-  killOnExit(cluster);
-  h1 = new H1Client(cluster.ca);
-});
-
-after(async () => {
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await db?.drop();
-  await stopPostgresServer();
-});
 
 // The same behaviour is required of every protocol the service speaks.
 const protocols: Record<string, () => Send> = {
@@ -307,25 +295,16 @@ describe('error bodies', () => {
   });
 
   it('when NODE_ENV is development and EXPOSE_ERRORS unset, then the service sends no stacks', async () => {
-    const dev = await startCluster({
-      workers: 1,
-      env: { DATABASE_URL: db.url, JWT_SECRET, NODE_ENV: undefined },
-    });
-    killOnExit(dev);
-    try {
+    await withCluster({ workers: 1, env: { JWT_SECRET, NODE_ENV: undefined } }, async (dev) => {
       const admin = (await mint('admin')).token;
       // A bad project cursor used to reach Postgres: 500 with the cast error and a stack.
       const cursor = Buffer.from(JSON.stringify(['2024-99-99 99:99:99+00', crypto.randomUUID()])).toString(
         'base64url',
       );
-      const res = await h1.request(`${dev.http}/api/projects?cursor=${cursor}`, {
-        headers: { authorization: `Bearer ${admin}` },
-      });
+      const res = await h1.request(`${dev.http}/api/projects?cursor=${cursor}`, { headers: bearer(admin) });
       const body = assertProblem(res, 400, 'VALIDATION_FAILED');
       assert.equal(body.stack, undefined);
-    } finally {
-      assert.equal(await dev.stop(), 0);
-    }
+    });
   });
 });
 
@@ -339,7 +318,7 @@ describe('GET /api/ready', () => {
   it('when asked with a token that is not admin, then it answers as to anyone', async () => {
     const user = (await mint('projects:read')).token;
     const res = await h1.request(`${cluster.http}/api/ready`, {
-      headers: { authorization: `Bearer ${user}` },
+      headers: bearer(user),
     });
     assert.deepEqual(res.json().checks, { database: { ok: true }, draining: false });
   });
@@ -347,7 +326,7 @@ describe('GET /api/ready', () => {
   it('when asked with an admin token, then it shows the details', async () => {
     const admin = (await mint('admin')).token;
     const res = await h1.request(`${cluster.http}/api/ready`, {
-      headers: { authorization: `Bearer ${admin}` },
+      headers: bearer(admin),
     });
     assert.equal(res.status, 200);
     assert.equal(
@@ -361,58 +340,49 @@ describe('a worker whose every pooled connection is in use', () => {
   it('when /api/ready is asked, then it stays ready and requests get DATABASE_BUSY, not an outage', async () => {
     // One worker with two pooled clients; two project creations wait on a row lock held from
     // outside, so both clients are taken while the database itself answers.
-    const busy = await startCluster({
-      workers: 1,
-      env: { DATABASE_URL: db.url, JWT_SECRET, PG_POOL_TOTAL: '2', PG_CONNECT_TIMEOUT_MS: '2000' },
-    });
-    killOnExit(busy);
-    const locker = new pg.Client({ connectionString: db.url });
-    const watcher = new pg.Client({ connectionString: db.url });
-    await locker.connect();
-    await watcher.connect();
-    try {
-      const user = await newUser(h1, busy.http);
-      await locker.query('BEGIN');
-      await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.id]);
-      const h2 = new H2Client(busy.http);
-      const create = (name: string) =>
-        h2.request('/api/projects', {
-          method: 'POST',
-          headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ name }),
-        });
-      const held = [create('held-1'), create('held-2')];
-      // Asked outside the locker's transaction: pg_stat_activity is one snapshot per transaction.
-      const waiting = async () =>
-        (
-          await watcher.query<{ n: number }>(
+    const env = { JWT_SECRET, PG_POOL_TOTAL: '2', PG_CONNECT_TIMEOUT_MS: '2000' };
+    await withCluster({ workers: 1, env }, async (busy, _h1, db) => {
+      const locker = new pg.Client({ connectionString: db?.url });
+      const watcher = new pg.Client({ connectionString: db?.url });
+      await locker.connect();
+      await watcher.connect();
+      try {
+        const user = await newUser(h1, busy.http);
+        await locker.query('BEGIN');
+        await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.id]);
+        const h2 = new H2Client(busy.http);
+        const create = (name: string) =>
+          h2.request('/api/projects', {
+            method: 'POST',
+            headers: { ...bearer(user.token), 'content-type': 'application/json' },
+            body: JSON.stringify({ name }),
+          });
+        const held = [create('held-1'), create('held-2')];
+        // Asked outside the locker's transaction: pg_stat_activity is one snapshot per transaction.
+        await until('both pooled clients to wait on the lock', async () => {
+          const res = await watcher.query<{ n: number }>(
             "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
-          )
-        ).rows[0]?.n ?? 0;
-      for (let i = 0; i < 200 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(await waiting(), 2, 'both pooled clients wait on the lock');
+          );
+          return res.rows[0]?.n === 2 ? true : undefined;
+        });
 
-      const ready = await h1.request(`${busy.http}/api/ready`);
-      assert.equal(ready.status, 200, ready.text());
-      assert.deepEqual(ready.json().checks, { database: { ok: true, busy: true }, draining: false });
-      const me = await h1.request(`${busy.http}/api/projects`, {
-        headers: { authorization: `Bearer ${user.token}` },
-      });
-      assertProblem(me, 503, 'DATABASE_BUSY');
+        const ready = await h1.request(`${busy.http}/api/ready`);
+        assert.equal(ready.status, 200, ready.text());
+        assert.deepEqual(ready.json().checks, { database: { ok: true, busy: true }, draining: false });
+        const me = await h1.request(`${busy.http}/api/projects`, { headers: bearer(user.token) });
+        assertProblem(me, 503, 'DATABASE_BUSY');
 
-      await locker.query('COMMIT');
-      for (const res of await Promise.all(held)) assert.equal(res.status, 201, res.text());
-      await h2.close();
-      // Busy was never taken for down: the next request is served at once.
-      const after = await h1.request(`${busy.http}/api/projects`, {
-        headers: { authorization: `Bearer ${user.token}` },
-      });
-      assert.equal(after.status, 200, after.text());
-    } finally {
-      await locker.end();
-      await watcher.end();
-      assert.equal(await busy.stop(), 0);
-    }
+        await locker.query('COMMIT');
+        for (const res of await Promise.all(held)) assert.equal(res.status, 201, res.text());
+        await h2.close();
+        // Busy was never taken for down: the next request is served at once.
+        const after = await h1.request(`${busy.http}/api/projects`, { headers: bearer(user.token) });
+        assert.equal(after.status, 200, after.text());
+      } finally {
+        await locker.end();
+        await watcher.end();
+      }
+    });
   });
 });
 
@@ -420,7 +390,7 @@ describe('Cache-Control', () => {
   for (const [name, make] of Object.entries(protocols)) {
     it(`when a request carries credentials over ${name}, then the answer says no-store`, async () => {
       const { token } = await mint('projects:read');
-      const res = await make()('/api/projects', { headers: { authorization: `Bearer ${token}` } });
+      const res = await make()('/api/projects', { headers: bearer(token) });
       assert.equal(res.status, 200, res.text());
       assert.equal(res.headers['cache-control'], 'no-store');
       const denied = await make()('/api/projects', { headers: { authorization: 'Bearer nope' } });

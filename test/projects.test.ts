@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
-import { H1Client, H2Client, h2once } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, H2Client, h2once } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { openapiChecker } from './helpers/openapi.ts';
 import { SseStream } from './helpers/sse.ts';
 import { Api, newUser, type TestUser } from './helpers/workspace.ts';
 
 const JWT_SECRET = randomBytes(36).toString('base64url');
-const db = useTestDatabase();
 
 interface Project {
   id: string;
@@ -25,28 +23,19 @@ interface Project {
 }
 
 describe('projects', () => {
+  const service = useCluster({ env: { JWT_SECRET } }, async () => {
+    ({ cluster, h1 } = service);
+    alice = await newUser(h1, cluster.http);
+    bob = await newUser(h1, cluster.http);
+    asAlice = new Api(h1, cluster.http, alice.token);
+    asBob = new Api(h1, cluster.http, bob.token);
+  });
   let cluster: RunningCluster;
   let h1: H1Client;
   let alice: TestUser;
   let bob: TestUser;
   let asAlice: Api;
   let asBob: Api;
-
-  before(async () => {
-    cluster = await startCluster({
-      env: { DATABASE_URL: db.url, JWT_SECRET, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    alice = await newUser(h1, cluster.http);
-    bob = await newUser(h1, cluster.http);
-    asAlice = new Api(h1, cluster.http, alice.token);
-    asBob = new Api(h1, cluster.http, bob.token);
-  });
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-  });
 
   describe('POST /api/projects and GET /api/projects/:id', () => {
     it('creates a project (201, Location) that its owner reads back, over HTTP/1.1 and HTTP/2', async () => {
@@ -62,7 +51,7 @@ describe('projects', () => {
       assert.deepEqual([created.revision, created.fileCount, created.totalBytes], [0, 0, 0]);
 
       const viaH2 = await h2once(cluster.http, `/api/projects/${created.id}`, {
-        headers: { authorization: `Bearer ${alice.token}` },
+        headers: bearer(alice.token),
       });
       assert.equal(viaH2.status, 200);
       assert.deepEqual(viaH2.json(), created);
@@ -91,7 +80,7 @@ describe('projects', () => {
       // per doubling; 1,000,000 would hold the worker for many minutes.
       const session = new H2Client(cluster.http);
       try {
-        const auth = { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' };
+        const auth = { ...bearer(alice.token), 'content-type': 'application/json' };
         const id = await asAlice.createProject();
         const hostile = JSON.stringify({ name: `${'a'.repeat(1_000_000)}\u0001` });
         const posted = session.request('/api/projects', { method: 'POST', headers: auth, body: hostile });
@@ -203,9 +192,7 @@ describe('projects', () => {
       const unknown = await asBob.request(`/api/projects/${randomUUID()}`);
       assert.equal(unknown.json().detail, probes[0]?.json().detail);
 
-      const stream = await SseStream.h1(`${cluster.http}/api/sse/projects/${id}`, {
-        authorization: `Bearer ${bob.token}`,
-      });
+      const stream = await SseStream.h1(`${cluster.http}/api/sse/projects/${id}`, bearer(bob.token));
       assert.equal(stream.status, 404);
 
       const project = (await asAlice.request(`/api/projects/${id}`)).json<Project>();

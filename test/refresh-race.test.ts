@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { H1Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 
 // Reuse detection must hold against a thief who keeps rotating a stolen token while the victim
 // replays (or logs out with) an older one: afterwards no token of that family may refresh.
@@ -16,39 +15,23 @@ interface TokenPair {
   refreshToken: string;
 }
 
-after(() => stopPostgresServer());
-
 describe('refresh-token families under concurrent rotation', () => {
-  let db: TestDatabase;
   let pool: pg.Pool;
   let cluster: RunningCluster;
   // Separate connection pools, as a thief and a victim on two machines would have.
   let thief: H1Client;
   let victim: H1Client;
-
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
-        LOGIN_MAX_ATTEMPTS_PER_IP: '100000',
-        REGISTER_MAX_PER_IP: '100000',
-      },
-    });
-    killOnExit(cluster);
-    thief = new H1Client();
-    victim = new H1Client();
-  });
-
+  // Ended before the database is dropped (hooks run in the order they are registered).
   after(async () => {
     await thief?.close();
     await victim?.close();
-    assert.equal(await cluster?.stop(), 0);
     await pool?.end();
-    await db?.drop();
+  });
+  const service = useCluster({ env: { LOGIN_MAX_ATTEMPTS_PER_IP: '100000' } }, () => {
+    cluster = service.cluster;
+    pool = new pg.Pool({ connectionString: service.db.url, max: 2 });
+    thief = new H1Client();
+    victim = new H1Client();
   });
 
   const post = (client: H1Client, path: string, body: unknown): Promise<Reply> =>

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { SseStream } from './helpers/sse.ts';
 import { until } from './helpers/until.ts';
 import { Api, newUser, type TestUser } from './helpers/workspace.ts';
@@ -16,8 +14,6 @@ import { Api, newUser, type TestUser } from './helpers/workspace.ts';
 const JWT_SECRET = 'streams-test-secret-0123456789-abcdefghijklmnop';
 const MAX = 3;
 const ALLOWED_ORIGIN = 'https://dash.example';
-
-const db = useTestDatabase();
 
 /** An access token for `user` signed here, expiring in `seconds`. */
 function tokenFor(user: TestUser, seconds: number): string {
@@ -49,34 +45,27 @@ async function within<T>(what: string, p: Promise<T>, ms = 20_000): Promise<T> {
 }
 
 describe('event streams and WebSockets', () => {
-  let cluster: RunningCluster;
-  let h1: H1Client;
-  let h2: http2.ClientHttp2Session;
-
-  before(async () => {
-    cluster = await startCluster({
+  // Closed before the service stops (hooks run in the order they are registered).
+  after(() => h2?.close());
+  const service = useCluster(
+    {
       // One worker: the per-user cap counts per worker.
       workers: 1,
       env: {
-        DATABASE_URL: db.url,
         JWT_SECRET,
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
         DEFAULT_SCOPES: 'miner:read,projects:read,projects:write',
         STREAMS_MAX_PER_USER: String(MAX),
         WS_ALLOWED_ORIGINS: ALLOWED_ORIGIN,
       },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    h2 = http2.connect(cluster.http);
-  });
-
-  after(async () => {
-    h2?.close();
-    await h1?.close();
-    assert.equal(await cluster?.stop(), 0);
-  });
+    },
+    () => {
+      ({ cluster, h1 } = service);
+      h2 = http2.connect(cluster.http);
+    },
+  );
+  let cluster: RunningCluster;
+  let h1: H1Client;
+  let h2: http2.ClientHttp2Session;
 
   async function userWithProject() {
     const user = await newUser(h1, cluster.http);
@@ -102,7 +91,7 @@ describe('event streams and WebSockets', () => {
     for (const transport of ['HTTP/1.1', 'h2c'] as const) {
       it(`then the event stream ends, so the client reconnects with a fresh token (${transport})`, async () => {
         const { user, path } = await userWithProject();
-        const headers = { authorization: `Bearer ${tokenFor(user, 2)}` };
+        const headers = bearer(tokenFor(user, 2));
         const stream =
           transport === 'HTTP/1.1'
             ? await SseStream.h1(`${cluster.http}${path}`, headers)
@@ -110,7 +99,7 @@ describe('event streams and WebSockets', () => {
         assert.equal(stream.status, 200);
         await within('the stream ending', stream.ended);
         // A fresh token opens it again.
-        const again = await SseStream.h1(`${cluster.http}${path}`, { authorization: `Bearer ${user.token}` });
+        const again = await SseStream.h1(`${cluster.http}${path}`, bearer(user.token));
         assert.equal(again.status, 200);
         again.close();
       });
@@ -131,7 +120,7 @@ describe('event streams and WebSockets', () => {
   describe(`when a user holds ${MAX} streams`, () => {
     it('then another event stream (HTTP/1.1 and h2c) or WebSocket answers 429, other users are unaffected, and closing one frees a slot', async () => {
       const { user, path } = await userWithProject();
-      const auth = { authorization: `Bearer ${user.token}` };
+      const auth = bearer(user.token);
       const open: SseStream[] = [];
       for (let i = 0; i < MAX - 1; i++) {
         const s = await SseStream.h1(`${cluster.http}${path}`, auth);
@@ -151,9 +140,7 @@ describe('event streams and WebSockets', () => {
       assert.equal(await upgradeStatus(ws(user.token)), 429);
 
       const other = await userWithProject();
-      const theirs = await SseStream.h1(`${cluster.http}${other.path}`, {
-        authorization: `Bearer ${other.user.token}`,
-      });
+      const theirs = await SseStream.h1(`${cluster.http}${other.path}`, bearer(other.user.token));
       assert.equal(theirs.status, 200, 'another user is not limited');
       theirs.close();
 
@@ -164,7 +151,6 @@ describe('event streams and WebSockets', () => {
           open.push(s);
           return true;
         }
-        await sleep(50);
         return undefined;
       });
       for (const s of open) s.close();

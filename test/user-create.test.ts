@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, ROOT, startCluster } from './helpers/cluster.ts';
+import { bearer } from './helpers/clients.ts';
+import { ROOT, withCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
 
 const CLI = path.join(ROOT, 'src/cli/user-create.ts');
@@ -48,10 +48,7 @@ describe('npm run user:create', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already exists/);
 
-    const cluster = await startCluster({ env: { DATABASE_URL: db.url, ...cheap } });
-    killOnExit(cluster);
-    const h1 = new H1Client();
-    try {
+    await withCluster({ env: { DATABASE_URL: db.url } }, async (cluster, h1) => {
       const login = await h1.request(`${cluster.http}/api/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -59,13 +56,10 @@ describe('npm run user:create', () => {
       });
       assert.equal(login.status, 200, login.text());
       const me = await h1.request(`${cluster.http}/api/auth/me`, {
-        headers: { authorization: `Bearer ${login.json().accessToken}` },
+        headers: bearer(login.json().accessToken as string),
       });
       assert.deepEqual(me.json().scopes, ['admin', 'miner:read']);
-    } finally {
-      await h1.close();
-      assert.equal(await cluster.stop(), 0);
-    }
+    });
   });
 
   it('refuses unknown scopes, bad emails and short passwords without creating anything', async () => {
@@ -91,17 +85,11 @@ describe('npm run user:create', () => {
   });
 
   it('uses the embedded database under DATA_DIR when DATABASE_URL is unset', async () => {
-    const cluster = await startCluster({ env: { DATABASE_URL: undefined, ...cheap } });
-    killOnExit(cluster);
-    const h1 = new H1Client();
-    try {
+    await withCluster({ env: { DATABASE_URL: undefined } }, async (cluster, h1) => {
       const created = await userCreate(
         ['--email', 'embedded@example.com', '--scopes', 'miner:control'],
         'embedded password',
-        {
-          DATABASE_URL: undefined,
-          DATA_DIR: cluster.dataDir,
-        },
+        { DATABASE_URL: undefined, DATA_DIR: cluster.dataDir },
       );
       assert.equal(created.code, 0, created.stderr);
       const login = await h1.request(`${cluster.http}/api/auth/login`, {
@@ -110,9 +98,6 @@ describe('npm run user:create', () => {
         body: JSON.stringify({ email: 'embedded@example.com', password: 'embedded password' }),
       });
       assert.equal(login.status, 200, login.text());
-    } finally {
-      await h1.close();
-      assert.equal(await cluster.stop(), 0);
-    }
+    });
   });
 });

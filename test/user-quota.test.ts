@@ -1,35 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { describe, it } from 'node:test';
+import { type H1Client, H2Client, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { Api, newUser } from './helpers/workspace.ts';
-
-const db = useTestDatabase();
 
 // Small limits so a burst crosses them: 3 projects a user; 600 bytes a project, 1000 a user.
 describe('per-user limits on projects and storage', () => {
+  const service = useCluster(
+    {
+      env: { PROJECTS_MAX_PER_USER: '3', VFS_QUOTA_BYTES: '600', USER_QUOTA_BYTES: '1000' },
+    },
+    () => {
+      ({ cluster, h1 } = service);
+    },
+  );
   let cluster: RunningCluster;
   let h1: H1Client;
-
-  before(async () => {
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
-        PROJECTS_MAX_PER_USER: '3',
-        VFS_QUOTA_BYTES: '600',
-        USER_QUOTA_BYTES: '1000',
-      },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-  });
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-  });
 
   /** Sends every request at once, half over HTTP/1.1 and half over HTTP/2 (both workers busy). */
   async function burst(token: string, requests: { method: string; path: string; body: string }[]) {
