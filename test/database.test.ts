@@ -3,44 +3,43 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.ts';
 import { Database } from '../src/db/pool.ts';
 import { AppError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
-import { H1Client, h2once } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { type H1Client, h2once } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
+import { createTestDatabase, type TestDatabase, usePostgresServer } from './helpers/database.ts';
 import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { until } from './helpers/until.ts';
 
 const silent = createLogger('silent', {});
 
-after(() => stopPostgresServer());
+usePostgresServer();
 
 describe('when Postgres becomes unreachable', () => {
-  let db: TestDatabase;
   let proxy: TcpProxy;
+  const service = useCluster(
+    {
+      // The service reaches Postgres through a proxy the test can cut.
+      env: async (db) => {
+        proxy = new TcpProxy(db.url);
+        await proxy.start();
+        return {
+          DATABASE_URL: proxy.urlFor(db.url),
+          PG_CONNECT_TIMEOUT_MS: '1000',
+          DB_RETRY_AFTER_SECONDS: '3',
+        };
+      },
+    },
+    () => {
+      ({ cluster, h1 } = service);
+    },
+  );
   let cluster: RunningCluster;
   let h1: H1Client;
-
-  before(async () => {
-    db = await createTestDatabase();
-    proxy = new TcpProxy(db.url);
-    await proxy.start();
-    cluster = await startCluster({
-      env: { DATABASE_URL: proxy.urlFor(db.url), PG_CONNECT_TIMEOUT_MS: '1000', DB_RETRY_AFTER_SECONDS: '3' },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-  });
-
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-    await proxy.cut();
-    await db.drop();
-  });
+  after(() => proxy?.cut());
 
   it('answers requests that need it with 503 problem+json and Retry-After, then recovers', async () => {
     assert.equal((await h1.request(`${cluster.http}/api/ready`)).status, 200);
@@ -62,12 +61,10 @@ describe('when Postgres becomes unreachable', () => {
     assert.equal((await h1.request(`${cluster.http}/api/health`)).status, 200);
 
     await proxy.restore();
-    let status = 0;
-    for (let i = 0; i < 100 && status !== 200; i++) {
-      status = (await h1.request(`${cluster.http}/api/ready`, { headers: { connection: 'close' } })).status;
-      if (status !== 200) await sleep(100);
-    }
-    assert.equal(status, 200, 'the service recovers by itself');
+    await until('the service to recover by itself', async () => {
+      const res = await h1.request(`${cluster.http}/api/ready`, { headers: { connection: 'close' } });
+      return res.status === 200 ? true : undefined;
+    });
     assert.ok(cluster.workerPids().length === 2, 'no worker crashed');
   });
 });
@@ -96,9 +93,17 @@ describe('when every pooled client is in use', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const holder = pool.transaction(() => held);
+    let acquired: () => void = () => undefined;
+    const holding = new Promise<void>((resolve) => {
+      acquired = resolve;
+    });
+    // The one pooled connection is taken until `release`.
+    const holder = pool.transaction(() => {
+      acquired();
+      return held;
+    });
     try {
-      await sleep(50);
+      await holding;
       await assert.rejects(pool.query('SELECT 1'), (err: unknown) => {
         assert.ok(err instanceof AppError);
         assert.equal(err.code, 'DATABASE_BUSY');

@@ -1,43 +1,50 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
 import { alive } from '../src/db/embedded.ts';
-import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
+import { type H1Client, H2Client, type Reply } from './helpers/clients.ts';
+import { killOnExit, type RunningCluster, startCluster, useCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
 const db = useTestDatabase();
 
-/** Sends the headers and half a JSON body, then waits: a request that is in flight. */
-function openSlowRequest(port: number) {
+/**
+ * Sends the headers, waits for the worker's 100 Continue (so a worker holds the request), then
+ * half a JSON body: a request that is in flight. `closed` resolves with the final answer.
+ */
+async function openSlowRequest(port: number) {
   const socket = net.connect(port, '127.0.0.1');
   let raw = '';
+  let continued: () => void;
+  const interim = new Promise<void>((resolve) => {
+    continued = resolve;
+  });
   socket.on('data', (d) => {
     raw += d;
+    const end = raw.indexOf('\r\n\r\n');
+    if (raw.startsWith('HTTP/1.1 100 ') && end !== -1) {
+      raw = raw.slice(end + 4);
+      continued();
+    }
   });
   const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(raw)));
   const body = '{"slow": "request body"}';
   socket.write(
     'POST /api/nope HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
-      `Content-Length: ${body.length}\r\nX-Request-Id: slow-1\r\n\r\n${body.slice(0, 10)}`,
+      `Content-Length: ${body.length}\r\nX-Request-Id: slow-1\r\nExpect: 100-continue\r\n\r\n`,
   );
+  await interim;
+  socket.write(body.slice(0, 10));
   return { finish: () => socket.write(body.slice(10)), closed, socket };
 }
 
 describe('worker supervision', () => {
+  const service = useCluster({}, () => {
+    ({ cluster, h1 } = service);
+  });
   let cluster: RunningCluster;
   let h1: H1Client;
-  before(async () => {
-    cluster = await startCluster({ env: { DATABASE_URL: db.url } });
-    killOnExit(cluster);
-    h1 = new H1Client();
-  });
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-  });
 
   it('replaces a worker killed with SIGKILL and keeps answering', async () => {
     const before = cluster.workerPids();
@@ -109,23 +116,22 @@ describe('worker supervision', () => {
     };
 
     const loops = [h1Loop(), h1Loop(), h1Loop(), h2Loop(), h2Loop()];
-    await sleep(300);
-    const okBefore = ok;
-    process.kill(cluster.pid, 'SIGHUP');
-    const rollStart = cluster.logs.length;
     try {
+      await until('requests to flow', () => (ok >= 20 ? true : undefined));
+      const rollStart = cluster.logs.length;
+      process.kill(cluster.pid, 'SIGHUP');
       await cluster.waitForLog(
         (l) => l.msg === 'rolling restart finished' && cluster.logs.indexOf(l) >= rollStart,
         60_000,
       );
-      await sleep(300);
+      const rolled = ok;
+      await until('requests to the new workers', () => (ok >= rolled + 20 ? true : undefined));
     } finally {
       running = false;
       await Promise.all(loops);
     }
 
     assert.deepEqual(failures, []);
-    assert.ok(ok > okBefore, 'requests kept flowing');
     const afterPids = cluster.workerPids();
     assert.equal(afterPids.length, 2);
     for (const pid of before) assert.ok(!afterPids.includes(pid), `worker ${pid} was replaced`);
@@ -137,8 +143,7 @@ async function drainingWithSlowRequest(env: Record<string, string> = {}) {
   const cluster = await startCluster({ env: { DATABASE_URL: db.url, ...env } });
   killOnExit(cluster);
   const workers = cluster.workerPids();
-  const slow = openSlowRequest(cluster.ports.http);
-  await sleep(200);
+  const slow = await openSlowRequest(cluster.ports.http);
   cluster.process.kill('SIGTERM');
   await cluster.waitForLog((l) => l.msg === 'worker draining');
   return { cluster, workers, slow };
