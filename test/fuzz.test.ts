@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { errorCodes } from '../src/errors.ts';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import {
   FuzzClients,
   type FuzzReply,
@@ -32,10 +31,28 @@ const ALLOWED_5XX: Record<string, string[]> = {
 const SCOPES =
   'miner:read,miner:control,node:rpc,task:read,task:write,trade:read,trade:write,projects:read,projects:write';
 
-let db: TestDatabase;
+let clients: FuzzClients;
+// Closed before the service stops (hooks run in the order they are registered).
+after(() => clients?.close());
+// NODE_ENV unset: the default must not put stacks in bodies.
+const service = useCluster({ workers: 1, env: { NODE_ENV: undefined, DEFAULT_SCOPES: SCOPES } }, async () => {
+  ({ cluster, h1 } = service);
+  victim = await WorkflowUser.signUp(h1, cluster.http);
+  victimData = await seedUser(victim);
+  fuzzer = await WorkflowUser.signUp(h1, cluster.http);
+  const own = await seedUser(fuzzer);
+  known.ids = [own.projectId, own.runId, victimData.projectId, victimData.runId, randomUUID()];
+  known.paths = [...own.files, ...victimData.files];
+  victimBefore = await snapshot(victimData);
+  const doc = await h1.request(`${cluster.http}/api/openapi.json`);
+  ops = operations(doc.json());
+  assert.ok(ops.length >= 25, `the contract lists ${ops.length} operations`);
+  clients = new FuzzClients(cluster.http, cluster.https, cluster.ca);
+  pids = cluster.workerPids();
+  assert.equal(pids.length, 1);
+});
 let cluster: RunningCluster;
 let h1: H1Client;
-let clients: FuzzClients;
 let fuzzer: WorkflowUser;
 let victim: WorkflowUser;
 let victimData: Victim;
@@ -72,7 +89,7 @@ async function seedUser(user: WorkflowUser): Promise<Victim> {
   for (const f of files) {
     const res = await user.h1.request(`${user.origin}/api/projects/${projectId}/files/${f}`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${user.token}` },
+      headers: bearer(user.token),
       body: `content of ${f}`,
     });
     assert.equal(res.status, 201, res.text());
@@ -83,38 +100,6 @@ async function seedUser(user: WorkflowUser): Promise<Victim> {
 }
 
 let victimBefore: unknown;
-
-before(async () => {
-  db = await createTestDatabase();
-  // NODE_ENV unset: the default must not put stacks in bodies.
-  cluster = await startCluster({
-    workers: 1,
-    env: { DATABASE_URL: db.url, NODE_ENV: undefined, DEFAULT_SCOPES: SCOPES },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client(cluster.ca);
-  victim = await WorkflowUser.signUp(h1, cluster.http);
-  victimData = await seedUser(victim);
-  fuzzer = await WorkflowUser.signUp(h1, cluster.http);
-  const own = await seedUser(fuzzer);
-  known.ids = [own.projectId, own.runId, victimData.projectId, victimData.runId, randomUUID()];
-  known.paths = [...own.files, ...victimData.files];
-  victimBefore = await snapshot(victimData);
-  const doc = await h1.request(`${cluster.http}/api/openapi.json`);
-  ops = operations(doc.json());
-  assert.ok(ops.length >= 25, `the contract lists ${ops.length} operations`);
-  clients = new FuzzClients(cluster.http, cluster.https, cluster.ca);
-  pids = cluster.workerPids();
-  assert.equal(pids.length, 1);
-});
-
-after(async () => {
-  await clients?.close();
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await db?.drop();
-  await stopPostgresServer();
-});
 
 const STACK = /\n\s+at |node_modules|\.ts:\d+:\d+/;
 
@@ -150,7 +135,7 @@ function check(op: Operation, req: FuzzRequest, res: FuzzReply): void {
 describe('regressions: bad input that used to be a 500', () => {
   const cursor = (a: string, b: string) => Buffer.from(JSON.stringify([a, b])).toString('base64url');
   const cases = (): [string, FuzzRequest, string][] => {
-    const auth = { authorization: `Bearer ${fuzzer.token}` };
+    const auth = bearer(fuzzer.token);
     const json = { ...auth, 'content-type': 'application/json' };
     const pid = known.ids[0] as string;
     const post = (url: string, body: unknown): FuzzRequest => ({

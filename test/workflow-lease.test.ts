@@ -1,52 +1,41 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import type { H1Client } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
 import { until } from './helpers/until.ts';
-import { step, WorkflowUser } from './helpers/workflow.ts';
+import { geminiEnv, step, WorkflowUser } from './helpers/workflow.ts';
 
 // Short leases so a lost worker is noticed within seconds; the rule-based planner plans prompts
 // while Gemini (the stub) still serves ai.generate, whose held requests keep steps running.
-let db: TestDatabase;
 const stub = new GeminiStub();
 let cluster: RunningCluster;
 let h1: H1Client;
 let sql: pg.Client;
-
-before(async () => {
-  db = await createTestDatabase();
-  await stub.start();
-  cluster = await startCluster({
-    env: {
-      DATABASE_URL: db.url,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      GEMINI_API_KEY: 'test-key',
-      GEMINI_BASE_URL: stub.url,
+// Held requests are let go before the service stops, and the session ends before the database
+// is dropped (hooks run in the order they are registered).
+after(async () => {
+  for (const name of ['K', 'S']) stub.release(name);
+  await sql?.end();
+});
+const service = useCluster(
+  {
+    doubles: [stub],
+    env: () => ({
+      ...geminiEnv(stub),
       WORKFLOW_PLANNER: 'rules',
       WORKFLOW_LEASE_MS: '1500',
       WORKFLOW_HEARTBEAT_MS: '300',
       WORKFLOW_SWEEP_INTERVAL_MS: '300',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client();
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
-});
-
-after(async () => {
-  for (const name of ['K', 'S']) stub.release(name);
-  await h1?.close();
-  await sql?.end();
-  await cluster?.stop();
-  await stub.close();
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  async () => {
+    ({ cluster, h1 } = service);
+    sql = new pg.Client({ connectionString: service.db.url });
+    await sql.connect();
+  },
+);
 
 async function ownerPid(runId: string): Promise<number> {
   const { rows } = await sql.query<{ owner: string }>('SELECT owner FROM workflow_runs WHERE id = $1', [
@@ -59,8 +48,7 @@ async function ownerPid(runId: string): Promise<number> {
 
 describe('POST /api/workflow/plan with the rule-based planner', () => {
   it('plans a prompt deterministically and says which planner did', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const prompt = 'create a.txt with one and create b.txt with two then search one';
     const first = await u.post('/api/workflow/plan', { projectId, prompt });
     assert.equal(first.status, 200, first.text());
@@ -97,8 +85,7 @@ describe('POST /api/workflow/plan with the rule-based planner', () => {
   });
 
   it('answers 400 INVALID_PROMPT with the grammar for a prompt it cannot read', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const res = await u.post('/api/workflow/plan', { projectId, prompt: 'please tidy everything up' });
     assert.equal(res.status, 400);
     const problem = res.json<{ code: string; detail: string; grammar: string[] }>();
@@ -129,17 +116,11 @@ describe('POST /api/workflow/plan with the rule-based planner', () => {
 
 describe('a run whose worker dies', () => {
   it('is marked failed with a reason once its lease expires: the running step failed, the rest skipped', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [
-          { id: 'gen', tool: 'ai.generate', args: { prompt: '[hold:K] long answer', path: 'k.md' } },
-          { id: 'next', tool: 'vfs.read', args: { path: 'k.md' }, dependsOn: ['gen'] },
-        ],
-      },
-    });
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      { id: 'gen', tool: 'ai.generate', args: { prompt: '[hold:K] long answer', path: 'k.md' } },
+      { id: 'next', tool: 'vfs.read', args: { path: 'k.md' }, dependsOn: ['gen'] },
+    ]);
     await stub.waitForHeld('K');
     const pid = await ownerPid(runId);
     assert.ok(cluster.workerPids().includes(pid), 'the run executes on one of the cluster workers');
@@ -170,14 +151,10 @@ describe('a run whose worker dies', () => {
 
 describe('a worker that shuts down with a run in flight', () => {
   it('records the run as failed ("the worker shut down") instead of leaving it running', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [{ id: 'gen', tool: 'ai.generate', args: { prompt: '[hold:S] never ends', path: 's.md' } }],
-      },
-    });
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      { id: 'gen', tool: 'ai.generate', args: { prompt: '[hold:S] never ends', path: 's.md' } },
+    ]);
     await stub.waitForHeld('S');
     assert.equal(await cluster.stop('SIGTERM'), 0);
     const { rows } = await sql.query<{ status: string; reason: string }>(

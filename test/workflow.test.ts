@@ -1,48 +1,36 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { H1Client, h2once } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { after, describe, it } from 'node:test';
+import { bearer, H1Client, h2once } from './helpers/clients.ts';
+import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
 import { openapiChecker } from './helpers/openapi.ts';
-import { at, step, WorkflowUser } from './helpers/workflow.ts';
+import { until } from './helpers/until.ts';
+import { at, geminiEnv, step, WorkflowUser } from './helpers/workflow.ts';
 
 // One cluster of two workers with Gemini configured (against the local stub), so prompts are
 // planned by the model and ai.generate works. The stub holds a request whose prompt says
 // [hold:NAME] until the test releases NAME: that is how a step is kept running on purpose.
-let db: TestDatabase;
 const stub = new GeminiStub();
-let cluster: RunningCluster;
-let h1: H1Client;
-
-before(async () => {
-  db = await createTestDatabase();
-  await stub.start();
-  cluster = await startCluster({
-    env: {
-      DATABASE_URL: db.url,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      GEMINI_API_KEY: 'test-key',
-      GEMINI_BASE_URL: stub.url,
-      GEMINI_MODEL: 'gemini-stub',
+// Held requests are let go before the service stops (hooks run in the order they are registered).
+after(() => {
+  for (const name of ['A', 'B', 'C', 'P', 'Q']) stub.release(name);
+});
+const service = useCluster(
+  {
+    doubles: [stub],
+    env: () => ({
+      ...geminiEnv(stub),
       GEMINI_TIMEOUT_MS: '30000',
       WORKFLOW_MAX_ACTIVE_RUNS: '3',
       SEARCH_TIMEOUT_MS: '1000',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client();
-});
-
-after(async () => {
-  for (const name of ['A', 'B', 'C', 'P', 'Q']) stub.release(name);
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await stub.close();
-  await db?.drop();
-  await stopPostgresServer();
-});
+    }),
+  },
+  () => {
+    ({ cluster, h1 } = service);
+  },
+);
+let cluster: RunningCluster;
+let h1: H1Client;
 
 const generate = (id: string, prompt: string, path: string, dependsOn: string[] = []) => ({
   id,
@@ -53,8 +41,7 @@ const generate = (id: string, prompt: string, path: string, dependsOn: string[] 
 
 describe('POST /api/workflow/run with an invalid plan', () => {
   it('answers 400 INVALID_PLAN naming each problem: unknown tool, bad args, missing dependency', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const res = await u.post('/api/workflow/run', {
       projectId,
       plan: {
@@ -82,8 +69,7 @@ describe('POST /api/workflow/run with an invalid plan', () => {
   });
 
   it('answers 400 INVALID_PLAN for a cycle, and nothing is stored', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const res = await u.post('/api/workflow/run', {
       projectId,
       plan: {
@@ -100,8 +86,7 @@ describe('POST /api/workflow/run with an invalid plan', () => {
   });
 
   it('answers 400 when the body has both or neither of plan and prompt', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     for (const body of [{ projectId }, { projectId, prompt: 'x', plan: { steps: [] } }]) {
       const res = await u.post('/api/workflow/run', body);
       assert.equal(res.status, 400);
@@ -112,26 +97,20 @@ describe('POST /api/workflow/run with an invalid plan', () => {
 
 describe('a workflow run', () => {
   it('runs a plan to success, recording each step output, and the files exist afterwards', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [
-          { id: 'w1', tool: 'vfs.write', args: { path: 'docs/a.md', content: 'alpha TODO\nbeta' } },
-          { id: 'w2', tool: 'vfs.write', args: { path: 'b.txt', content: 'no todo here' } },
-          { id: 'mv', tool: 'vfs.move', args: { from: 'b.txt', to: 'c.txt' }, dependsOn: ['w2'] },
-          { id: 'rd', tool: 'vfs.read', args: { path: 'docs/a.md' }, dependsOn: ['w1'] },
-          {
-            id: 'find',
-            tool: 'vfs.search',
-            args: { query: 'todo', ignoreCase: true },
-            dependsOn: ['w1', 'mv'],
-          },
-          { id: 'rx', tool: 'vfs.search', args: { query: '^be(t)a$', regex: true }, dependsOn: ['w1'] },
-        ],
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      { id: 'w1', tool: 'vfs.write', args: { path: 'docs/a.md', content: 'alpha TODO\nbeta' } },
+      { id: 'w2', tool: 'vfs.write', args: { path: 'b.txt', content: 'no todo here' } },
+      { id: 'mv', tool: 'vfs.move', args: { from: 'b.txt', to: 'c.txt' }, dependsOn: ['w2'] },
+      { id: 'rd', tool: 'vfs.read', args: { path: 'docs/a.md' }, dependsOn: ['w1'] },
+      {
+        id: 'find',
+        tool: 'vfs.search',
+        args: { query: 'todo', ignoreCase: true },
+        dependsOn: ['w1', 'mv'],
       },
-    });
+      { id: 'rx', tool: 'vfs.search', args: { query: '^be(t)a$', regex: true }, dependsOn: ['w1'] },
+    ]);
     const run = await u.finished(runId);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     assert.equal(run.planner, 'user');
@@ -168,7 +147,7 @@ describe('a workflow run', () => {
     );
 
     // The same over HTTP/2 (h2c): reading the run, and starting one.
-    const auth = { authorization: `Bearer ${u.token}` };
+    const auth = bearer(u.token);
     const overH2 = await h2once(cluster.http, `/api/workflow/runs/${runId}`, { headers: auth });
     assert.equal(overH2.status, 200);
     assert.deepEqual(overH2.json(), run);
@@ -186,24 +165,18 @@ describe('a workflow run', () => {
 
     // A second run sees the files the first one wrote.
     const again = await u.finished(
-      await u.start({ projectId, plan: { steps: [{ id: 'r', tool: 'vfs.read', args: { path: 'c.txt' } }] } }),
+      await u.startPlan(projectId, [{ id: 'r', tool: 'vfs.read', args: { path: 'c.txt' } }]),
     );
     assert.equal(step(again, 'r').output?.content, 'no todo here');
   });
 
   it('starts independent steps at once: their recorded start and end times overlap', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [
-          generate('a', '[hold:A] first', 'a.md'),
-          generate('b', '[hold:B] second', 'b.md'),
-          { id: 'both', tool: 'vfs.read', args: { path: 'a.md' }, dependsOn: ['a', 'b'] },
-        ],
-      },
-    });
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      generate('a', '[hold:A] first', 'a.md'),
+      generate('b', '[hold:B] second', 'b.md'),
+      { id: 'both', tool: 'vfs.read', args: { path: 'a.md' }, dependsOn: ['a', 'b'] },
+    ]);
     // Both model calls are in flight together before either is answered.
     await stub.waitForHeld('A');
     await stub.waitForHeld('B');
@@ -214,7 +187,9 @@ describe('a workflow run', () => {
       ['running', 'running', 'pending'],
     );
     stub.release('A');
-    await until(async () => step(await u.run(runId), 'a').status === 'succeeded');
+    await until('step a to succeed', async () =>
+      step(await u.run(runId), 'a').status === 'succeeded' ? true : undefined,
+    );
     stub.release('B');
     const run = await u.finished(runId);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
@@ -227,25 +202,19 @@ describe('a workflow run', () => {
   });
 
   it('skips the dependents of a failed step, finishes independent ones, and fails the run naming the step', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [
-          generate('gen', '[fail] please', 'out.md'),
-          { id: 'after', tool: 'vfs.read', args: { path: 'out.md' }, dependsOn: ['gen'] },
-          { id: 'later', tool: 'vfs.delete', args: { path: 'out.md' }, dependsOn: ['after'] },
-          { id: 'side', tool: 'vfs.write', args: { path: 'side.txt', content: 'ok' } },
-          {
-            id: 'bad-rx',
-            tool: 'vfs.search',
-            args: { query: '(unclosed', regex: true },
-            dependsOn: ['side'],
-          },
-        ],
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      generate('gen', '[fail] please', 'out.md'),
+      { id: 'after', tool: 'vfs.read', args: { path: 'out.md' }, dependsOn: ['gen'] },
+      { id: 'later', tool: 'vfs.delete', args: { path: 'out.md' }, dependsOn: ['after'] },
+      { id: 'side', tool: 'vfs.write', args: { path: 'side.txt', content: 'ok' } },
+      {
+        id: 'bad-rx',
+        tool: 'vfs.search',
+        args: { query: '(unclosed', regex: true },
+        dependsOn: ['side'],
       },
-    });
+    ]);
     const run = await u.finished(runId);
     assert.equal(run.status, 'failed');
     assert.match(run.reason ?? '', /^step "gen" failed: MODEL_UNAVAILABLE: the model call failed: HTTP 500/);
@@ -265,18 +234,12 @@ describe('a workflow run', () => {
   });
 
   it('fails a step whose search pattern backtracks catastrophically, and the service keeps answering', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const run = await u.finished(
-      await u.start({
-        projectId,
-        plan: {
-          steps: [
-            { id: 'w', tool: 'vfs.write', args: { path: 'evil.txt', content: `${'a'.repeat(40)}!` } },
-            { id: 's', tool: 'vfs.search', args: { query: '^(a+)+$', regex: true }, dependsOn: ['w'] },
-          ],
-        },
-      }),
+      await u.startPlan(projectId, [
+        { id: 'w', tool: 'vfs.write', args: { path: 'evil.txt', content: `${'a'.repeat(40)}!` } },
+        { id: 's', tool: 'vfs.search', args: { query: '^(a+)+$', regex: true }, dependsOn: ['w'] },
+      ]),
     );
     assert.equal(run.status, 'failed');
     assert.match(step(run, 's').error ?? '', /search stopped after 1000 ms/);
@@ -286,20 +249,15 @@ describe('a workflow run', () => {
 
 describe('POST /api/workflow/runs/:id/cancel', () => {
   it('from another worker aborts the running step and cancels the pending ones', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const [here, there] = await pinnedToTwoWorkers();
     try {
-      const runId = await u.start(
-        {
-          projectId,
-          plan: {
-            steps: [
-              generate('slow', '[hold:C] take your time', 'slow.md'),
-              { id: 'next', tool: 'vfs.read', args: { path: 'slow.md' }, dependsOn: ['slow'] },
-            ],
-          },
-        },
+      const runId = await u.startPlan(
+        projectId,
+        [
+          generate('slow', '[hold:C] take your time', 'slow.md'),
+          { id: 'next', tool: 'vfs.read', args: { path: 'slow.md' }, dependsOn: ['slow'] },
+        ],
         here,
       );
       await stub.waitForHeld('C');
@@ -319,10 +277,7 @@ describe('POST /api/workflow/runs/:id/cancel', () => {
       // Cancelling again is harmless; a run that ended otherwise cannot be cancelled.
       assert.equal((await u.post(`/api/workflow/runs/${runId}/cancel`, {})).status, 200);
       const done = await u.finished(
-        await u.start({
-          projectId,
-          plan: { steps: [{ id: 'r', tool: 'vfs.write', args: { path: 'x', content: '' } }] },
-        }),
+        await u.startPlan(projectId, [{ id: 'r', tool: 'vfs.write', args: { path: 'x', content: '' } }]),
       );
       const late = await u.post(`/api/workflow/runs/${done.id}/cancel`, {});
       assert.equal(late.status, 409);
@@ -364,8 +319,7 @@ describe("runs are the owner's", () => {
   });
 
   it('limits unfinished runs per user (WORKFLOW_MAX_ACTIVE_RUNS) with 429', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const held = { projectId, plan: { steps: [generate('g', '[hold:Q] wait', 'q.md')] } };
     const ids = [await u.start(held), await u.start(held), await u.start(held)];
     const fourth = await u.post('/api/workflow/run', held);
@@ -379,13 +333,11 @@ describe("runs are the owner's", () => {
 
 describe('planning with Gemini (GEMINI_API_KEY set)', () => {
   it('plans a prompt with the model, validates it, and runs it; the model sees the project files', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     await u.finished(
-      await u.start({
-        projectId,
-        plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'draft.md', content: 'old' } }] },
-      }),
+      await u.startPlan(projectId, [
+        { id: 'w', tool: 'vfs.write', args: { path: 'draft.md', content: 'old' } },
+      ]),
     );
     const prompt = 'archive the draft and write a summary';
     const plan = {
@@ -411,8 +363,7 @@ describe('planning with Gemini (GEMINI_API_KEY set)', () => {
   });
 
   it('answers 502 MODEL_UNAVAILABLE when the model fails or its plan is invalid', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const failed = await u.post('/api/workflow/plan', { projectId, prompt: '[fail] plan something' });
     assert.equal(failed.status, 502);
     assert.equal(failed.json().code, 'MODEL_UNAVAILABLE');
@@ -429,18 +380,12 @@ describe('planning with Gemini (GEMINI_API_KEY set)', () => {
 
 describe('workflow events on the project stream', () => {
   it('publishes run and step events in order, each with the run id', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
-    const runId = await u.start({
-      projectId,
-      plan: {
-        steps: [
-          { id: 'w', tool: 'vfs.write', args: { path: 'e.txt', content: 'e' } },
-          { id: 'r', tool: 'vfs.read', args: { path: 'nope.txt' }, dependsOn: ['w'] },
-          { id: 'z', tool: 'vfs.delete', args: { path: 'e.txt' }, dependsOn: ['r'] },
-        ],
-      },
-    });
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
+    const runId = await u.startPlan(projectId, [
+      { id: 'w', tool: 'vfs.write', args: { path: 'e.txt', content: 'e' } },
+      { id: 'r', tool: 'vfs.read', args: { path: 'nope.txt' }, dependsOn: ['w'] },
+      { id: 'z', tool: 'vfs.delete', args: { path: 'e.txt' }, dependsOn: ['r'] },
+    ]);
     const events = await u.events(projectId, (e) => e.type === 'workflow.run.finished');
     const mine = events.filter((e) => e.type.startsWith('workflow.'));
     assert.ok(mine.every((e) => e.data.runId === runId));
@@ -472,8 +417,7 @@ describe('workflow events on the project stream', () => {
 describe('the workflow routes follow the OpenAPI contract', () => {
   it('for every success and error answered above', async () => {
     const conforms = openapiChecker((await h1.request(`${cluster.http}/api/openapi.json`)).json());
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const prompt = 'write one file';
     stub.planFor(prompt, {
       steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'c.txt', content: 'c' }, dependsOn: [] }],
@@ -517,15 +461,11 @@ describe('the workflow routes follow the OpenAPI contract', () => {
   });
 
   it("pages a project's runs newest first with a cursor", async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       ids.push(
-        await u.start({
-          projectId,
-          plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: `${i}`, content: '' } }] },
-        }),
+        await u.startPlan(projectId, [{ id: 'w', tool: 'vfs.write', args: { path: `${i}`, content: '' } }]),
       );
     }
     const first = (await u.get(`/api/workflow/runs?projectId=${projectId}&limit=2`)).json<{
@@ -547,13 +487,9 @@ describe('the workflow routes follow the OpenAPI contract', () => {
 
 describe('workflow metrics', () => {
   it('counts finished runs by status and times steps by tool and status, across workers', async () => {
-    const u = await WorkflowUser.signUp(h1, cluster.http);
-    const projectId = await u.project();
+    const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     await u.finished(
-      await u.start({
-        projectId,
-        plan: { steps: [{ id: 'w', tool: 'vfs.write', args: { path: 'm', content: '' } }] },
-      }),
+      await u.startPlan(projectId, [{ id: 'w', tool: 'vfs.write', args: { path: 'm', content: '' } }]),
     );
     const text = (await h1.request(cluster.metrics)).text();
     assert.match(text, /^workflow_runs_finished_total\{[^}]*status="succeeded"[^}]*\} [1-9]/m);
@@ -569,14 +505,6 @@ describe('workflow metrics', () => {
     assert.match(text, /^workflow_active\{[^}]*what="waiting"[^}]*\} 0$/m);
   });
 });
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition never held');
-}
 
 /** Two clients, each holding one connection, to two different workers. */
 async function pinnedToTwoWorkers(): Promise<[H1Client, H1Client]> {

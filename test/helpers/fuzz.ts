@@ -475,21 +475,24 @@ export class FuzzClients {
         reject(new Error(`no answer within ${TIMEOUT_MS} ms`));
       }, TIMEOUT_MS);
       const chunks: Buffer[] = [];
-      let status = 0;
-      let headers: FuzzReply['headers'] = {};
+      let head: http2.IncomingHttpHeaders | undefined;
+      const answer = (body = Buffer.concat(chunks)): FuzzReply => ({
+        status: Number(head?.[':status']),
+        headers: head as FuzzReply['headers'],
+        body,
+      });
       stream.on('response', (h) => {
-        status = Number(h[':status']);
-        headers = h as FuzzReply['headers'];
+        head = h;
         if (String(h['content-type']).startsWith('text/event-stream')) {
           clearTimeout(timer);
           stream.close(http2.constants.NGHTTP2_CANCEL);
-          resolve({ status, headers, body: Buffer.alloc(0) });
+          resolve(answer(Buffer.alloc(0)));
         }
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('close', () => {
         clearTimeout(timer);
-        if (status > 0) resolve({ status, headers, body: Buffer.concat(chunks) });
+        if (head) resolve(answer());
         else
           reject(
             new Error(`the stream closed without an answer: ${RST_NAMES[stream.rstCode] ?? stream.rstCode}`),
@@ -498,7 +501,7 @@ export class FuzzClients {
       stream.on('error', (err) => {
         clearTimeout(timer);
         // A server may reset the rest of an upload it already answered (413): the answer stands.
-        if (status > 0) resolve({ status, headers, body: Buffer.concat(chunks) });
+        if (head) resolve(answer());
         else reject(err);
       });
       stream.end(req.body);

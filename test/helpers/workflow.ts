@@ -2,8 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import type { H1Client, Reply } from './clients.ts';
+import type { GeminiStub } from './gemini-stub.ts';
 import { until } from './until.ts';
 import { newUser } from './workspace.ts';
+
+/** Points the planner and ai.generate at the Gemini stub. */
+export const geminiEnv = (stub: GeminiStub) => ({
+  GEMINI_API_KEY: 'test-key',
+  GEMINI_BASE_URL: stub.url,
+  GEMINI_MODEL: 'gemini-stub',
+});
 
 export interface StepView {
   id: string;
@@ -55,6 +63,12 @@ export class WorkflowUser {
     return u;
   }
 
+  /** A new user and a project of theirs. */
+  static async withProject(h1: H1Client, origin: string): Promise<{ u: WorkflowUser; projectId: string }> {
+    const u = await WorkflowUser.signUp(h1, origin);
+    return { u, projectId: await u.project() };
+  }
+
   get(path: string, via: H1Client = this.h1): Promise<Reply> {
     return via.request(`${this.origin}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
   }
@@ -79,6 +93,11 @@ export class WorkflowUser {
     assert.equal(res.status, 202, res.text());
     assert.equal(res.headers.location, `/api/workflow/runs/${res.json().runId}`);
     return res.json().runId as string;
+  }
+
+  /** Starts a run of `steps` in the project and returns its id. */
+  startPlan(projectId: string, steps: unknown[], via?: H1Client): Promise<string> {
+    return this.start({ projectId, plan: { steps } }, via);
   }
 
   async run(runId: string): Promise<RunView> {
