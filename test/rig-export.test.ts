@@ -2,19 +2,16 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import pg from 'pg';
 import { request } from 'undici';
-import { H1Client, h2once } from './helpers/clients.ts';
-import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client, h2once } from './helpers/clients.ts';
+import { type RunningCluster, SIM_MINER_ENV, useCluster } from './helpers/cluster.ts';
 import { until } from './helpers/until.ts';
 import { newUser, type TestUser } from './helpers/workspace.ts';
 
 const ROWS = 1_000_000;
-let db: TestDatabase;
 let cluster: RunningCluster;
 let h1: H1Client;
 let auth: Record<string, string>;
@@ -25,60 +22,41 @@ async function workerRss(): Promise<number> {
   return Number(m?.[1]);
 }
 
-before(async () => {
-  db = await createTestDatabase();
-  cluster = await startCluster({
-    // One worker, so its memory is the one that serves the export; a pool of two, so a leaked
-    // connection would show at once.
+// One worker, so its memory is the one that serves the export; a pool of two, so a leaked
+// connection would show at once.
+const service = useCluster(
+  {
     workers: 1,
     env: {
-      DATABASE_URL: db.url,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
       PG_POOL_TOTAL: '2',
       EXPORT_POOL_SIZE: '2',
       EXPORT_MAX_PER_USER: '1',
       EXPORT_DRAIN_TIMEOUT_MS: '4000',
-      MINER_CMD: process.execPath,
-      MINER_ARGS: path.join(ROOT, 'src/miner/sim-miner.ts'),
+      ...SIM_MINER_ENV,
     },
-  });
-  killOnExit(cluster);
-  // A generated data set, not a fixture: the migrations have run, so the tables exist.
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  await client.query(
-    `INSERT INTO stats_samples (at, host, hashrate, accepted, rejected, stale, gpus)
+  },
+  async () => {
+    ({ cluster, h1 } = service);
+    // A generated data set, not a fixture: the migrations have run, so the tables exist.
+    const client = new pg.Client({ connectionString: service.db.url });
+    await client.connect();
+    await client.query(
+      `INSERT INTO stats_samples (at, host, hashrate, accepted, rejected, stale, gpus)
      SELECT timestamptz '2026-01-01' + make_interval(secs => g), 'gen', 2.4e8 + g, g, g / 100, g / 50,
             '[{"index":0,"hashrate":1}]'::jsonb
      FROM generate_series(1, $1) AS g`,
-    [ROWS],
-  );
-  await client.query(
-    `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
+      [ROWS],
+    );
+    await client.query(
+      `INSERT INTO blocks (hash, height, difficulty, found_at, validated_at)
      SELECT '0x' || lpad(to_hex(g), 64, '0'), 1000 + g, 4.2e15, now(), now() FROM generate_series(1, 25) AS g`,
-  );
-  await client.query("INSERT INTO blocks (hash, height) VALUES ('0xpending', 5000)");
-  await client.end();
+    );
+    await client.query("INSERT INTO blocks (hash, height) VALUES ('0xpending', 5000)");
+    await client.end();
 
-  h1 = new H1Client();
-  const json = { 'content-type': 'application/json' };
-  const credentials = JSON.stringify({ email: 'export@example.com', password: 'export password!' });
-  await h1.request(`${cluster.http}/api/auth/register`, { method: 'POST', headers: json, body: credentials });
-  const login = await h1.request(`${cluster.http}/api/auth/login`, {
-    method: 'POST',
-    headers: json,
-    body: credentials,
-  });
-  auth = { authorization: `Bearer ${login.json().accessToken}` };
-});
-
-after(async () => {
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await db?.drop();
-  await stopPostgresServer();
-});
+    auth = bearer((await newUser(h1, cluster.http)).token);
+  },
+);
 
 describe('GET /api/export/stats', () => {
   it('streams every row as gzip-compressed CSV with bounded worker memory', async () => {

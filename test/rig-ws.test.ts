@@ -1,18 +1,32 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { parseConfig } from '../src/config.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
-import { H1Client } from './helpers/clients.ts';
-import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
+import { bearer, type H1Client } from './helpers/clients.ts';
+import { type RunningCluster, SIM_MINER_ENV, useCluster } from './helpers/cluster.ts';
 import { until } from './helpers/until.ts';
+import { newUser } from './helpers/workspace.ts';
 
-const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
 const JWT_SECRET = 'ws-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
-let db: TestDatabase;
+const service = useCluster(
+  {
+    env: {
+      JWT_SECRET,
+      DEFAULT_SCOPES: 'miner:read,miner:control',
+      ...SIM_MINER_ENV,
+      SIM_MINER_INTERVAL_MS: '50',
+      SIM_MINER_BLOCK_CHANCE: '0.3',
+      STATS_PUSH_INTERVAL_MS: '100',
+      WS_PING_INTERVAL_MS: '200',
+    },
+  },
+  async () => {
+    ({ cluster, h1 } = service);
+    token = (await newUser(h1, cluster.http)).token;
+  },
+);
 let cluster: RunningCluster;
 let h1: H1Client;
 let token: string;
@@ -46,43 +60,6 @@ function refusal(url: string, protocols?: string[]): Promise<number> {
     ws.once('error', () => undefined);
   });
 }
-
-before(async () => {
-  db = await createTestDatabase();
-  cluster = await startCluster({
-    env: {
-      DATABASE_URL: db.url,
-      JWT_SECRET,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      DEFAULT_SCOPES: 'miner:read,miner:control',
-      MINER_CMD: process.execPath,
-      MINER_ARGS: SIM_MINER,
-      SIM_MINER_INTERVAL_MS: '50',
-      SIM_MINER_BLOCK_CHANCE: '0.3',
-      STATS_PUSH_INTERVAL_MS: '100',
-      WS_PING_INTERVAL_MS: '200',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client();
-  const json = { 'content-type': 'application/json' };
-  const credentials = JSON.stringify({ email: 'ws@example.com', password: 'websocket password' });
-  await h1.request(`${cluster.http}/api/auth/register`, { method: 'POST', headers: json, body: credentials });
-  const login = await h1.request(`${cluster.http}/api/auth/login`, {
-    method: 'POST',
-    headers: json,
-    body: credentials,
-  });
-  token = login.json().accessToken as string;
-});
-
-after(async () => {
-  await h1?.close();
-  assert.equal(await cluster?.stop(), 0);
-  await db?.drop();
-  await stopPostgresServer();
-});
 
 describe('GET /ws', () => {
   it('refuses the upgrade without a valid token (401) or without miner:read (403)', async () => {
@@ -118,7 +95,7 @@ describe('GET /ws', () => {
 
     const start = await h1.request(`${cluster.http}/api/miner/start`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+      headers: bearer(token),
     });
     assert.equal(start.status, 202);
     for (const c of clients) {
@@ -133,7 +110,7 @@ describe('GET /ws', () => {
     }
     await h1.request(`${cluster.http}/api/miner/stop`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+      headers: bearer(token),
     });
     for (const c of clients) c.ws.close();
   });

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SIM_MINER_ENV } from './cluster.ts';
 
 type Call = { method: string; params?: unknown; id?: unknown; jsonrpc?: unknown };
 
@@ -68,3 +69,12 @@ export class NodeDouble {
     return new Promise((resolve) => this.#server?.close(() => resolve()) ?? resolve());
   }
 }
+
+/** The simulated miner finding a block every other report, each validated against `node`. */
+export const minerWithNode = (node: NodeDouble) => ({
+  DEFAULT_SCOPES: 'miner:read,miner:control,node:rpc',
+  ...SIM_MINER_ENV,
+  SIM_MINER_INTERVAL_MS: '50',
+  SIM_MINER_BLOCK_CHANCE: '0.5',
+  NODE_RPC_URL: node.url,
+});
