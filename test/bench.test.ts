@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compare, cpuPercent, DEFAULT_TOLERANCE, median, percentile } from '../bench/lib/stats.ts';
+import type { performanceSection } from '../bench/readme-table.ts';
 
 describe('bench statistics', () => {
   it('computes nearest-rank percentiles of unsorted samples', () => {
@@ -86,20 +87,45 @@ describe('the regression decision on the same machine', () => {
   });
 });
 
+type Baseline = Parameters<typeof performanceSection>[0];
+const MB = 1024 * 1024;
+
+/** A baseline recorded on a two-core test machine: its one-off measurements, then the rest. */
+function baseline(
+  date: string,
+  once: {
+    startupMs: number;
+    idleCpuPercent: number;
+    rssMb: [primary: number, worker: number];
+    installMb: number;
+  },
+  rest: Pick<Baseline, 'scenarios'> & Partial<Baseline>,
+): Baseline {
+  return {
+    meta: { date, cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
+    once: {
+      startupMs: once.startupMs,
+      idleCpuPercent: once.idleCpuPercent,
+      idleRssBytes: { primary: once.rssMb[0] * MB, 'ferrite-worker-1': once.rssMb[1] * MB },
+      installBytes: once.installMb * MB,
+    },
+    calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
+    ...rest,
+  };
+}
+
 describe("docs/performance.md: the seeds' targets table", () => {
   it('is generated from a baseline, with the seeds targets beside the measured values', async () => {
     const { performanceSection } = await import('../bench/readme-table.ts');
-    const md = performanceSection({
-      meta: { date: '2026-11-23T20:00:00Z', cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
-      once: {
-        startupMs: 731,
-        idleCpuPercent: 0.3,
-        idleRssBytes: { primary: 60 * 1024 * 1024, 'ferrite-worker-1': 90 * 1024 * 1024 },
-        installBytes: 120 * 1024 * 1024,
-      },
-      calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
-      scenarios: { stats: { rps: 16_000, latencyMs: { p50: 3, p99: 11 } } },
-    });
+    const md = performanceSection(
+      baseline(
+        '2026-11-23T20:00:00Z',
+        { startupMs: 731, idleCpuPercent: 0.3, rssMb: [60, 90], installMb: 120 },
+        {
+          scenarios: { stats: { rps: 16_000, latencyMs: { p50: 3, p99: 11 } } },
+        },
+      ),
+    );
     assert.match(md, /\| Startup \| 2–5 s \(seeds' report\) \| < 100 ms \| 731 ms/);
     assert.match(md, /\| CPU \(idle\) \|.*\| 0\.3 % of one core/);
     assert.match(md, /primary 60 MB, each worker 90 MB/);
@@ -111,25 +137,21 @@ describe("docs/performance.md: the seeds' targets table, with a compare record",
   it('fills the "Node before (measured)" column from bench:compare and adds the gateway and connection rows', async () => {
     const { performanceSection } = await import('../bench/readme-table.ts');
     const md = performanceSection(
-      {
-        meta: { date: '2026-11-26T10:00:00Z', cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
-        once: {
-          startupMs: 600,
-          idleCpuPercent: 0.4,
-          idleRssBytes: { primary: 50 * 1024 * 1024, 'ferrite-worker-1': 80 * 1024 * 1024 },
-          installBytes: 200 * 1024 * 1024,
-        },
-        calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
-        scenarios: { 'task-proxy': { rps: 9_000, latencyMs: { p50: 22, p99: 41 } } },
-        extra: {
-          connections: {
-            wanted: 10_000,
-            held: 10_000,
-            workerRssGrowthMB: 200,
-            healthWhileHeld: { rps: 20_000, p50: 1, p99: 3 },
+      baseline(
+        '2026-11-26T10:00:00Z',
+        { startupMs: 600, idleCpuPercent: 0.4, rssMb: [50, 80], installMb: 200 },
+        {
+          scenarios: { 'task-proxy': { rps: 9_000, latencyMs: { p50: 22, p99: 41 } } },
+          extra: {
+            connections: {
+              wanted: 10_000,
+              held: 10_000,
+              workerRssGrowthMB: 200,
+              healthWhileHeld: { rps: 20_000, p50: 1, p99: 3 },
+            },
           },
         },
-      },
+      ),
       { date: '2026-11-26', before: { startupMs: 170, idleRssMb: 90 } },
     );
     assert.match(md, /\| Memory \| 90 MB RSS idle, one process/);

@@ -3,27 +3,28 @@ import { describe, it } from 'node:test';
 import { AppError } from '../src/errors.ts';
 import { cursorPart, decodeCursor, encodeCursor } from '../src/http/cursor.ts';
 
+// Timestamps as Postgres prints them (with or without offset minutes), and ones of that shape
+// that name no instant.
+const INSTANTS = [
+  '2024-05-01 12:00:00.123456+00',
+  '2024-05-01 12:00:00+00',
+  '2024-05-01 12:00:00+05:30',
+  '2024-02-29 23:59:59-03',
+];
+const NOT_INSTANTS = [
+  '2024-99-99 99:99:99+00',
+  '2023-02-29 00:00:00+00',
+  '2024-05-01 24:00:00+00',
+  '2024-05-01 12:00:00+16',
+];
+
 describe('keyset cursors', () => {
   it('accepts timestamps as Postgres prints them, with or without offset minutes', () => {
-    for (const ts of [
-      '2024-05-01 12:00:00.123456+00',
-      '2024-05-01 12:00:00+00',
-      '2024-05-01 12:00:00+05:30',
-      '2024-02-29 23:59:59-03',
-    ]) {
-      assert.equal(cursorPart.timestamp(ts), true, ts);
-    }
+    for (const ts of INSTANTS) assert.equal(cursorPart.timestamp(ts), true, ts);
   });
 
   it('refuses timestamps that match the shape but name no instant', () => {
-    for (const ts of [
-      '2024-99-99 99:99:99+00',
-      '2023-02-29 00:00:00+00',
-      '2024-05-01 24:00:00+00',
-      '2024-05-01 12:00:00+16',
-    ]) {
-      assert.equal(cursorPart.timestamp(ts), false, ts);
-    }
+    for (const ts of NOT_INSTANTS) assert.equal(cursorPart.timestamp(ts), false, ts);
   });
 
   it('round-trips a cursor it issued and refuses a foreign one with 400', () => {
