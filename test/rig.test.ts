@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { H1Client, h2once, type Reply } from './helpers/clients.ts';
-import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { useTestDatabase } from './helpers/database.ts';
+import { after, describe, it } from 'node:test';
+import { bearer, H1Client, h2once, type Reply } from './helpers/clients.ts';
+import { type RunningCluster, SIM_MINER_ENV, useCluster, withCluster } from './helpers/cluster.ts';
 import { until } from './helpers/until.ts';
-
-const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
+import { newUser } from './helpers/workspace.ts';
 
 interface Status {
   state: string;
@@ -18,67 +13,49 @@ interface Status {
   recentLog: string[];
 }
 
-function simMinerPids(): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out
-    .split('\n')
-    .filter((l) => l.includes(SIM_MINER))
-    .map((l) => Number.parseInt(l.trim(), 10));
-}
+/** The simulated miners running under this cluster (never another service's on the host). */
+const simMinerPids = (cluster: RunningCluster) => cluster.descendantPids(SIM_MINER_ENV.MINER_ARGS);
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A fresh account's token; accounts get the cluster's DEFAULT_SCOPES, so scopes are granted per cluster. */
 async function tokenFor(h1: H1Client, origin: string, scopes: string): Promise<string> {
-  const email = `rig-${randomBytes(4).toString('hex')}@example.com`;
-  const password = 'rig test password';
-  // Accounts are registered with the cluster's DEFAULT_SCOPES; scopes are granted per cluster.
-  const reg = await h1.request(`${origin}/api/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  assert.equal(reg.status, 201, reg.text());
-  assert.deepEqual(reg.json().scopes, scopes.split(','));
-  const login = await h1.request(`${origin}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return login.json().accessToken as string;
+  const user = await newUser(h1, origin);
+  assert.deepEqual(user.scopes, scopes.split(','));
+  return user.token;
 }
 
-const base = (db: { url: string }) => ({
-  DATABASE_URL: db.url,
-  ARGON2_MEMORY_KIB: '1024',
-  ARGON2_TIME_COST: '1',
-  MINER_CMD: process.execPath,
-  MINER_ARGS: SIM_MINER,
-  MINER_STOP_TIMEOUT_MS: '2000',
-});
-
-const db = useTestDatabase();
+const base = { ...SIM_MINER_ENV, MINER_STOP_TIMEOUT_MS: '2000' };
 
 describe('the miner, supervised once per host', () => {
+  const service = useCluster(
+    {
+      env: { ...base, DEFAULT_SCOPES: 'miner:read,miner:control', SIM_MINER_INTERVAL_MS: '100' },
+    },
+    async () => {
+      cluster = service.cluster;
+      control = await tokenFor(service.h1, cluster.http, 'miner:read,miner:control');
+    },
+  );
   let cluster: RunningCluster;
-  let h1: H1Client;
   let control: string;
+  /** Every miner process seen under the cluster. */
+  const seen = new Set<number>();
   // Each fresh connection lands on the next worker, so these requests span both workers.
-  const fresh = (
-    p: string,
-    token: string,
-    init: { method?: string; headers?: Record<string, string> } = {},
-  ) => h2once(cluster.http, p, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+  const fresh = (p: string, token: string, init: { method?: string } = {}) =>
+    h2once(cluster.http, p, { ...init, headers: bearer(token) });
 
-  before(async () => {
-    cluster = await startCluster({
-      env: { ...base(db), DEFAULT_SCOPES: 'miner:read,miner:control', SIM_MINER_INTERVAL_MS: '100' },
-    });
-    killOnExit(cluster);
-    h1 = new H1Client();
-    control = await tokenFor(h1, cluster.http, 'miner:read,miner:control');
-  });
-  after(async () => {
-    await h1.close();
-    assert.equal(await cluster.stop(), 0);
-    assert.deepEqual(simMinerPids(), [], 'the miner stops with the service');
+  after(() => {
+    // useCluster's hook, registered first, has stopped the service by now.
+    assert.ok(seen.size > 0, 'a miner ran');
+    assert.deepEqual([...seen].filter(alive), [], 'the miner stops with the service');
   });
 
   it('requires a token with miner:read to read and miner:control to act', async () => {
@@ -107,7 +84,9 @@ describe('the miner, supervised once per host', () => {
       assert.equal(r.json().state, 'running');
       assert.equal(r.json().pid, running.pid);
     }
-    assert.deepEqual(simMinerPids(), [running.pid]);
+    assert.ok(running.pid);
+    seen.add(running.pid);
+    assert.deepEqual(simMinerPids(cluster), [running.pid]);
   });
 
   it('serves stats from memory with GPUs, shares and hashrate averages, and 304 for a matching ETag', async () => {
@@ -127,25 +106,36 @@ describe('the miner, supervised once per host', () => {
     assert.equal(body.gpus.length, 4);
     assert.ok(body.gpus.every((g) => g.hashrate > 0 && g.temperatureC > 0));
     assert.equal(body.miner.state, 'running');
-    const etag = String(stats.headers.etag);
-    // The same worker answers 304 while the snapshot is unchanged; a newer one gets 200.
-    const client = new H1Client();
+    assert.match(String(stats.headers.etag), /^"[\w-]+"$/);
+
+    // Each report of the miner makes a new snapshot; paused, the miner makes none. Two commands
+    // through the primary then flush the reports it wrote before pausing: the primary has read
+    // them before it answers the second, and a worker takes broadcasts and answers in order.
+    // One connection, so one worker and its snapshot.
+    const { pid } = (await fresh('/api/miner/status', control)).json<Status>();
+    assert.ok(pid);
+    const pinned = new H1Client(undefined, { connections: 1 });
+    const onPinned = (p: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
+      pinned.request(`${cluster.http}${p}`, { ...init, headers: { ...bearer(control), ...init.headers } });
+    process.kill(pid, 'SIGSTOP');
     try {
-      const a = await client.request(`${cluster.http}/api/stats`, {
-        headers: { authorization: `Bearer ${control}` },
-      });
-      const b = await client.request(`${cluster.http}/api/stats`, {
-        headers: { authorization: `Bearer ${control}`, 'if-none-match': String(a.headers.etag) },
-      });
-      assert.ok(b.status === 304 || b.headers.etag !== a.headers.etag, `got ${b.status}`);
-      if (b.status === 304) {
-        assert.equal(b.body.length, 0);
-        assert.equal(b.headers.vary, a.headers.vary, 'a 304 varies as its 200 does');
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await onPinned('/api/miner/start', { method: 'POST' })).status, 200, 'already running');
       }
+      const a = await onPinned('/api/stats');
+      assert.equal(a.status, 200);
+      const b = await onPinned('/api/stats', { headers: { 'if-none-match': String(a.headers.etag) } });
+      assert.equal(b.status, 304, 'the snapshot is unchanged');
+      assert.equal(b.body.length, 0);
+      assert.equal(b.headers.etag, a.headers.etag);
+      assert.equal(b.headers.vary, a.headers.vary, 'a 304 varies as its 200 does');
+      const other = await onPinned('/api/stats', { headers: { 'if-none-match': '"another-snapshot"' } });
+      assert.equal(other.status, 200, 'an ETag that does not match gets the snapshot');
+      assert.equal(other.text(), a.text());
     } finally {
-      await client.close();
+      process.kill(pid, 'SIGCONT');
+      await pinned.close();
     }
-    assert.match(etag, /^"[\w-]+"$/);
   });
 
   it('stops the miner, idempotently, from any worker', async () => {
@@ -156,7 +146,7 @@ describe('the miner, supervised once per host', () => {
     const twice = await fresh('/api/miner/stop', control, { method: 'POST' });
     assert.equal(twice.status, 200);
     assert.equal(twice.json().state, 'stopped');
-    assert.deepEqual(simMinerPids(), []);
+    assert.deepEqual(simMinerPids(cluster), []);
     const status = await fresh('/api/miner/status', control);
     assert.equal(status.json().state, 'stopped');
     assert.ok(status.json<Status>().recentLog.some((l) => l.includes('sim-miner')));
@@ -165,60 +155,42 @@ describe('the miner, supervised once per host', () => {
 
 describe('scopes on miner control', () => {
   it('answers 403 to a token without miner:control', async () => {
-    const cluster = await startCluster({ env: { ...base(db), DEFAULT_SCOPES: 'miner:read' } });
-    killOnExit(cluster);
-    const h1 = new H1Client();
-    try {
+    await withCluster({ env: { ...base, DEFAULT_SCOPES: 'miner:read' } }, async (cluster, h1) => {
       const token = await tokenFor(h1, cluster.http, 'miner:read');
       const res = await h1.request(`${cluster.http}/api/miner/start`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}` },
+        headers: bearer(token),
       });
       assert.equal(res.status, 403);
       assert.equal(res.json().code, 'FORBIDDEN');
-      assert.deepEqual(simMinerPids(), []);
-      const status = await h1.request(`${cluster.http}/api/miner/status`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
+      assert.deepEqual(simMinerPids(cluster), []);
+      const status = await h1.request(`${cluster.http}/api/miner/status`, { headers: bearer(token) });
       assert.equal(status.status, 200);
-    } finally {
-      await h1.close();
-      assert.equal(await cluster.stop(), 0);
-    }
+    });
   });
 });
 
 describe('when the miner crashes', () => {
   it('marks it crashed and restarts it with backoff', async () => {
-    const cluster = await startCluster({
-      env: {
-        ...base(db),
-        DEFAULT_SCOPES: 'miner:read,miner:control',
-        SIM_MINER_CRASH_AFTER_MS: '300',
-        MINER_RESTART: 'on-failure',
-        MINER_RESTART_BACKOFF_MAX_MS: '300',
-      },
-    });
-    killOnExit(cluster);
-    const h1 = new H1Client();
-    try {
+    const env = {
+      ...base,
+      DEFAULT_SCOPES: 'miner:read,miner:control',
+      SIM_MINER_CRASH_AFTER_MS: '300',
+      MINER_RESTART: 'on-failure',
+      MINER_RESTART_BACKOFF_MAX_MS: '300',
+    };
+    await withCluster({ env }, async (cluster, h1) => {
       const token = await tokenFor(h1, cluster.http, 'miner:read,miner:control');
-      const auth = { authorization: `Bearer ${token}` };
-      assert.equal(
-        (await h1.request(`${cluster.http}/api/miner/start`, { method: 'POST', headers: auth })).status,
-        202,
-      );
+      const send = (p: string, method = 'GET') =>
+        h1.request(`${cluster.http}${p}`, { method, headers: bearer(token) });
+      assert.equal((await send('/api/miner/start', 'POST')).status, 202);
       const status = await until('two restarts', async () => {
-        const s = (await h1.request(`${cluster.http}/api/miner/status`, { headers: auth })).json<Status>();
+        const s = (await send('/api/miner/status')).json<Status>();
         return s.restarts >= 2 ? s : undefined;
       });
       assert.equal(status.lastExit?.code, 1);
       assert.ok(status.recentLog.some((l) => l.includes('simulated crash')));
-      const stopped = await h1.request(`${cluster.http}/api/miner/stop`, { method: 'POST', headers: auth });
-      assert.equal(stopped.json().state, 'stopped');
-    } finally {
-      await h1.close();
-      assert.equal(await cluster.stop(), 0);
-    }
+      assert.equal((await send('/api/miner/stop', 'POST')).json().state, 'stopped');
+    });
   });
 });
