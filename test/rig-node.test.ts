@@ -1,19 +1,30 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { H1Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, ROOT, type RunningCluster, startCluster } from './helpers/cluster.ts';
-import { createTestDatabase, stopPostgresServer, type TestDatabase } from './helpers/database.ts';
-import { NodeDouble } from './helpers/node-double.ts';
+import type { Reply } from './helpers/clients.ts';
+import { useCluster } from './helpers/cluster.ts';
+import { minerWithNode, NodeDouble } from './helpers/node-double.ts';
 import { until } from './helpers/until.ts';
+import { Api, newUser } from './helpers/workspace.ts';
 
-const SIM_MINER = path.join(ROOT, 'src/miner/sim-miner.ts');
-let db: TestDatabase;
 const node = new NodeDouble();
-let cluster: RunningCluster;
-let h1: H1Client;
-let token: string;
+const service = useCluster(
+  {
+    doubles: [node],
+    env: () => ({
+      ...minerWithNode(node),
+      STATS_PERSIST_INTERVAL_MS: '200',
+      NODE_RPC_TIMEOUT_MS: '500',
+      NODE_RPC_MAX_BATCH: '5',
+      NODE_RPC_MAX_BODY_BYTES: '2048',
+      BLOCK_VALIDATE_RETRY_MS: '200',
+    }),
+  },
+  async () => {
+    api = new Api(service.h1, service.cluster.http, (await newUser(service.h1, service.cluster.http)).token);
+  },
+);
+let api: Api;
 
 interface RpcError {
   id: unknown;
@@ -25,72 +36,15 @@ interface Page {
   nextCursor: string | null;
 }
 
-async function login(scopesEnvNote: string): Promise<string> {
-  const email = `node-${scopesEnvNote}-${Date.now()}@example.com`;
-  const password = 'node test password';
-  const json = { 'content-type': 'application/json' };
-  await h1.request(`${cluster.http}/api/auth/register`, {
-    method: 'POST',
-    headers: json,
-    body: JSON.stringify({ email, password }),
-  });
-  const res = await h1.request(`${cluster.http}/api/auth/login`, {
-    method: 'POST',
-    headers: json,
-    body: JSON.stringify({ email, password }),
-  });
-  return res.json().accessToken as string;
-}
-
-const get = (p: string, t = token) =>
-  h1.request(`${cluster.http}${p}`, { headers: { authorization: `Bearer ${t}` } });
-const post = (p: string, body: unknown, t = token) =>
-  h1.request(`${cluster.http}${p}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+const get = (p: string) => api.request(p);
+const post = (p: string, body: unknown) => api.post(p, body);
 const rpc = (body: unknown) => post('/api/node/rpc', body);
-
-before(async () => {
-  db = await createTestDatabase();
-  await node.start();
-  cluster = await startCluster({
-    env: {
-      DATABASE_URL: db.url,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      DEFAULT_SCOPES: 'miner:read,miner:control,node:rpc',
-      MINER_CMD: process.execPath,
-      MINER_ARGS: SIM_MINER,
-      SIM_MINER_INTERVAL_MS: '50',
-      SIM_MINER_BLOCK_CHANCE: '0.5',
-      STATS_PERSIST_INTERVAL_MS: '200',
-      NODE_RPC_URL: node.url,
-      NODE_RPC_TIMEOUT_MS: '500',
-      NODE_RPC_MAX_BATCH: '5',
-      NODE_RPC_MAX_BODY_BYTES: '2048',
-      BLOCK_VALIDATE_RETRY_MS: '200',
-    },
-  });
-  killOnExit(cluster);
-  h1 = new H1Client();
-  token = await login('main');
-});
-
-after(async () => {
-  await h1?.close();
-  await node.close();
-  assert.equal(await cluster?.stop(), 0);
-  await db?.drop();
-  await stopPostgresServer();
-});
 
 describe('found blocks', () => {
   it('are recorded at once but listed only after the node confirms them, retried while it is down', async () => {
     node.down = true;
     assert.equal((await post('/api/miner/start', {})).status, 202);
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: service.db.url });
     await client.connect();
     try {
       await until('found blocks in the database', async () => {
@@ -100,11 +54,17 @@ describe('found blocks', () => {
       assert.equal((await post('/api/miner/stop', {})).json().state, 'stopped');
       const empty = (await get('/api/blocks/validated')).json<Page>();
       assert.deepEqual(empty.items, [], 'nothing is listed while the node cannot confirm');
-      const attempted = await until('validation attempts against the down node', async () => {
-        const r = await client.query('SELECT count(*)::int AS n FROM blocks WHERE last_error IS NOT NULL');
-        return r.rows[0].n > 0 ? true : undefined;
+      await until('every block to be tried twice', async () => {
+        const r = await client.query('SELECT count(*)::int AS n FROM blocks WHERE attempts < 2');
+        return r.rows[0].n === 0 ? true : undefined;
       });
-      assert.ok(attempted);
+      const attempts = await client.query<{ validated_at: Date | null; last_error: string | null }>(
+        'SELECT validated_at, last_error FROM blocks',
+      );
+      for (const row of attempts.rows) {
+        assert.equal(row.validated_at, null, 'no block is validated while the node is down');
+        assert.match(String(row.last_error), /answered 503/, 'the attempt records what the node answered');
+      }
 
       node.down = false;
       const total = (await client.query('SELECT count(*)::int AS n FROM blocks')).rows[0].n as number;
@@ -126,6 +86,7 @@ describe('found blocks', () => {
       const samples = await client.query('SELECT count(*)::int AS n FROM stats_samples');
       assert.ok(samples.rows[0].n > 0, 'stats samples are persisted');
     } finally {
+      node.down = false;
       await client.end();
     }
   });
@@ -295,7 +256,7 @@ describe('POST /api/node/rpc', () => {
   });
 
   it('requires the node:rpc scope', async () => {
-    const anonymous = await h1.request(`${cluster.http}/api/node/rpc`, {
+    const anonymous = await service.h1.request(service.url('/api/node/rpc'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{}',
