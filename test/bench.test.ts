@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compare, cpuPercent, DEFAULT_TOLERANCE, median, percentile } from '../bench/lib/stats.ts';
-import type { performanceSection } from '../bench/readme-table.ts';
+import { performanceSection } from '../bench/readme-table.ts';
 
 describe('bench statistics', () => {
   it('computes nearest-rank percentiles of unsorted samples', () => {
@@ -90,7 +90,7 @@ describe('the regression decision on the same machine', () => {
 type Baseline = Parameters<typeof performanceSection>[0];
 const MB = 1024 * 1024;
 
-/** A baseline recorded on a two-core test machine: its one-off measurements, then the rest. */
+/** A baseline recorded on a two-core test machine: its one-off measurements, scenarios and extras. */
 function baseline(
   date: string,
   once: {
@@ -99,7 +99,8 @@ function baseline(
     rssMb: [primary: number, worker: number];
     installMb: number;
   },
-  rest: Pick<Baseline, 'scenarios'> & Partial<Baseline>,
+  scenarios: Baseline['scenarios'],
+  extra?: Baseline['extra'],
 ): Baseline {
   return {
     meta: { date, cores: 2, cpu: 'Test CPU', node: 'v26.10.0', quick: false },
@@ -110,22 +111,33 @@ function baseline(
       installBytes: once.installMb * MB,
     },
     calibration: { rps: 80_000, latencyMs: { p50: 0, p99: 3 } },
-    ...rest,
+    scenarios,
+    ...(extra ? { extra } : {}),
   };
 }
 
+const STATS_BASELINE = baseline(
+  '2026-11-23T20:00:00Z',
+  { startupMs: 731, idleCpuPercent: 0.3, rssMb: [60, 90], installMb: 120 },
+  { stats: { rps: 16_000, latencyMs: { p50: 3, p99: 11 } } },
+);
+const PROXY_BASELINE = baseline(
+  '2026-11-26T10:00:00Z',
+  { startupMs: 600, idleCpuPercent: 0.4, rssMb: [50, 80], installMb: 200 },
+  { 'task-proxy': { rps: 9_000, latencyMs: { p50: 22, p99: 41 } } },
+  {
+    connections: {
+      wanted: 10_000,
+      held: 10_000,
+      workerRssGrowthMB: 200,
+      healthWhileHeld: { rps: 20_000, p50: 1, p99: 3 },
+    },
+  },
+);
+
 describe("docs/performance.md: the seeds' targets table", () => {
   it('is generated from a baseline, with the seeds targets beside the measured values', async () => {
-    const { performanceSection } = await import('../bench/readme-table.ts');
-    const md = performanceSection(
-      baseline(
-        '2026-11-23T20:00:00Z',
-        { startupMs: 731, idleCpuPercent: 0.3, rssMb: [60, 90], installMb: 120 },
-        {
-          scenarios: { stats: { rps: 16_000, latencyMs: { p50: 3, p99: 11 } } },
-        },
-      ),
-    );
+    const md = performanceSection(STATS_BASELINE);
     assert.match(md, /\| Startup \| 2–5 s \(seeds' report\) \| < 100 ms \| 731 ms/);
     assert.match(md, /\| CPU \(idle\) \|.*\| 0\.3 % of one core/);
     assert.match(md, /primary 60 MB, each worker 90 MB/);
@@ -135,25 +147,10 @@ describe("docs/performance.md: the seeds' targets table", () => {
 
 describe("docs/performance.md: the seeds' targets table, with a compare record", () => {
   it('fills the "Node before (measured)" column from bench:compare and adds the gateway and connection rows', async () => {
-    const { performanceSection } = await import('../bench/readme-table.ts');
-    const md = performanceSection(
-      baseline(
-        '2026-11-26T10:00:00Z',
-        { startupMs: 600, idleCpuPercent: 0.4, rssMb: [50, 80], installMb: 200 },
-        {
-          scenarios: { 'task-proxy': { rps: 9_000, latencyMs: { p50: 22, p99: 41 } } },
-          extra: {
-            connections: {
-              wanted: 10_000,
-              held: 10_000,
-              workerRssGrowthMB: 200,
-              healthWhileHeld: { rps: 20_000, p50: 1, p99: 3 },
-            },
-          },
-        },
-      ),
-      { date: '2026-11-26', before: { startupMs: 170, idleRssMb: 90 } },
-    );
+    const md = performanceSection(PROXY_BASELINE, {
+      date: '2026-11-26',
+      before: { startupMs: 170, idleRssMb: 90 },
+    });
     assert.match(md, /\| Memory \| 90 MB RSS idle, one process/);
     assert.match(md, /\| Startup \| 170 ms \(`before` peer/);
     assert.match(md, /\| Proxied p99 \(seed 002\) \| n\/a \| < 100 ms \| `task-proxy` p99 41 ms/);
@@ -162,17 +159,20 @@ describe("docs/performance.md: the seeds' targets table, with a compare record",
   });
 });
 
+/** A load run of `requests` requests without errors; only the counts matter below. */
+const loadResult = (requests: number) => ({
+  rps: 1,
+  latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
+  requests,
+  errors: 0,
+  timeouts: 0,
+  bytesPerSec: 1,
+});
+
 describe('counting unexpected responses', () => {
   it('accepts the statuses a scenario expects, 304 included, and counts every other one', async () => {
     const { unexpectedResponses } = await import('../bench/lib/load.ts');
-    const base = {
-      rps: 1,
-      latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
-      requests: 110,
-      errors: 0,
-      timeouts: 0,
-      bytesPerSec: 1,
-    };
+    const base = loadResult(110);
     const revalidated = { ...base, non2xx: 100, statuses: { '304': 100 } };
     assert.equal(unexpectedResponses(revalidated, [304]), 0);
     assert.equal(unexpectedResponses(revalidated, [200]), 100);
@@ -301,15 +301,7 @@ Transfer/sec:      9.13MB
 
   it('counts what a scenario did not expect: exact statuses when counted, else the class', async () => {
     const { wrkUnexpected } = await import('../bench/lib/wrk.ts');
-    const base = {
-      rps: 1,
-      latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
-      requests: 1000,
-      errors: 0,
-      timeouts: 0,
-      non2xx: 0,
-      bytesPerSec: 1,
-    };
+    const base = { ...loadResult(1000), non2xx: 0 };
     // wrk's own count is of answers >= 400: all of them for a 404 or 401 scenario…
     assert.equal(wrkUnexpected({ ...base, non2xx: 1000 }, [404]), 0);
     assert.equal(wrkUnexpected({ ...base, non2xx: 990 }, [401]), 10);

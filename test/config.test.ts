@@ -7,24 +7,26 @@ import { ConfigError, parseConfig, poolSizePerWorker } from '../src/config.ts';
 import { SIM_MINER } from '../src/modules/rig/primary.ts';
 import { MAIN, ROOT } from './helpers/cluster.ts';
 
+/** Runs `script` with `env` to its exit; resolves with the exit code and what it wrote to stderr. */
+async function run(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
 describe('configuration', () => {
   it('exits non-zero naming every bad key at once', async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        WORKERS: '0',
-        HTTP_PORT: 'eighty',
-        LOG_LEVEL: 'loud',
-        DATABASE_URL: 'mysql://x',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stderr } = await run(MAIN, {
+      ...process.env,
+      WORKERS: '0',
+      HTTP_PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      DATABASE_URL: 'mysql://x',
     });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const [code] = await once(child, 'exit');
     assert.notEqual(code, 0);
     for (const key of ['WORKERS', 'HTTP_PORT', 'LOG_LEVEL', 'DATABASE_URL']) {
       assert.match(stderr, new RegExp(`${key}:`), `stderr names ${key}: ${stderr}`);
@@ -118,15 +120,7 @@ describe('configuration', () => {
   });
 
   it('when the simulated miner gets a bad value, then it exits 78 naming the key', async () => {
-    const child = spawn(process.execPath, [SIM_MINER], {
-      env: { PATH: process.env.PATH, SIM_MINER_INTERVAL_MS: 'soon' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const [code] = await once(child, 'exit');
+    const { code, stderr } = await run(SIM_MINER, { PATH: process.env.PATH, SIM_MINER_INTERVAL_MS: 'soon' });
     assert.equal(code, 78);
     assert.match(stderr, /SIM_MINER_INTERVAL_MS:/);
   });

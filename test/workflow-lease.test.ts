@@ -5,7 +5,7 @@ import type { H1Client } from './helpers/clients.ts';
 import { type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
 import { until } from './helpers/until.ts';
-import { geminiEnv, step, WorkflowUser } from './helpers/workflow.ts';
+import { createStep, geminiEnv, step, WorkflowUser } from './helpers/workflow.ts';
 
 // Short leases so a lost worker is noticed within seconds; the rule-based planner plans prompts
 // while Gemini (the stub) still serves ai.generate, whose held requests keep steps running.
@@ -55,18 +55,8 @@ describe('POST /api/workflow/plan with the rule-based planner', () => {
     assert.equal(first.headers['workflow-planner'], 'rules');
     assert.deepEqual(first.json(), {
       steps: [
-        {
-          id: 's1',
-          tool: 'vfs.write',
-          args: { path: 'a.txt', content: 'one', createOnly: true },
-          dependsOn: [],
-        },
-        {
-          id: 's2',
-          tool: 'vfs.write',
-          args: { path: 'b.txt', content: 'two', createOnly: true },
-          dependsOn: [],
-        },
+        createStep('s1', 'a.txt', 'one'),
+        createStep('s2', 'b.txt', 'two'),
         { id: 's3', tool: 'vfs.search', args: { query: 'one' }, dependsOn: ['s1', 's2'] },
       ],
     });

@@ -5,6 +5,7 @@ import { planFromRules } from '../src/modules/workflow/planner.rules.ts';
 import type { SearchPool } from '../src/modules/workflow/search.pool.ts';
 import { PlanValidator } from '../src/modules/workflow/workflow.plan.ts';
 import { createTools, type VfsPort } from '../src/modules/workflow/workflow.tools.ts';
+import { createStep } from './helpers/workflow.ts';
 
 // The real tool catalogue (argument schemas and availability), without a model configured.
 const tools = createTools({
@@ -156,18 +157,8 @@ describe('the rule-based planner', () => {
       'create a.txt with hello world and create b.txt with "salt and pepper" then rename a.txt to c.txt and delete b.txt then search /h(e|a)llo/i',
     );
     assert.deepEqual(plan.steps, [
-      {
-        id: 's1',
-        tool: 'vfs.write',
-        args: { path: 'a.txt', content: 'hello world', createOnly: true },
-        dependsOn: [],
-      },
-      {
-        id: 's2',
-        tool: 'vfs.write',
-        args: { path: 'b.txt', content: 'salt and pepper', createOnly: true },
-        dependsOn: [],
-      },
+      createStep('s1', 'a.txt', 'hello world'),
+      createStep('s2', 'b.txt', 'salt and pepper'),
       { id: 's3', tool: 'vfs.move', args: { from: 'a.txt', to: 'c.txt' }, dependsOn: ['s1', 's2'] },
       { id: 's4', tool: 'vfs.delete', args: { path: 'b.txt' }, dependsOn: ['s1', 's2'] },
       {

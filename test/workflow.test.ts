@@ -42,17 +42,12 @@ const generate = (id: string, prompt: string, path: string, dependsOn: string[] 
 describe('POST /api/workflow/run with an invalid plan', () => {
   it('answers 400 INVALID_PLAN naming each problem: unknown tool, bad args, missing dependency', async () => {
     const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
-    const res = await u.post('/api/workflow/run', {
-      projectId,
-      plan: {
-        steps: [
-          { id: 's1', tool: 'shell.exec', args: { cmd: 'rm -rf /' } },
-          { id: 's2', tool: 'vfs.write', args: { path: 'a.txt' } },
-          { id: 's3', tool: 'vfs.read', args: { path: 'a.txt' }, dependsOn: ['s9'] },
-          { id: 's4', tool: 'vfs.delete', args: { path: '../outside.txt' } },
-        ],
-      },
-    });
+    const res = await u.postPlan(projectId, [
+      { id: 's1', tool: 'shell.exec', args: { cmd: 'rm -rf /' } },
+      { id: 's2', tool: 'vfs.write', args: { path: 'a.txt' } },
+      { id: 's3', tool: 'vfs.read', args: { path: 'a.txt' }, dependsOn: ['s9'] },
+      { id: 's4', tool: 'vfs.delete', args: { path: '../outside.txt' } },
+    ]);
     assert.equal(res.status, 400);
     assert.match(String(res.headers['content-type']), /application\/problem\+json/);
     const problem = res.json<{ code: string; errors: { path: string; message: string }[] }>();
@@ -70,15 +65,10 @@ describe('POST /api/workflow/run with an invalid plan', () => {
 
   it('answers 400 INVALID_PLAN for a cycle, and nothing is stored', async () => {
     const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
-    const res = await u.post('/api/workflow/run', {
-      projectId,
-      plan: {
-        steps: [
-          { id: 'a', tool: 'vfs.read', args: { path: 'x' }, dependsOn: ['b'] },
-          { id: 'b', tool: 'vfs.read', args: { path: 'y' }, dependsOn: ['a'] },
-        ],
-      },
-    });
+    const res = await u.postPlan(projectId, [
+      { id: 'a', tool: 'vfs.read', args: { path: 'x' }, dependsOn: ['b'] },
+      { id: 'b', tool: 'vfs.read', args: { path: 'y' }, dependsOn: ['a'] },
+    ]);
     assert.equal(res.status, 400);
     assert.equal(res.json().detail, 'cycle: a → b → a');
     const list = await u.get(`/api/workflow/runs?projectId=${projectId}`);

@@ -95,6 +95,11 @@ export class WorkflowUser {
     return res.json().runId as string;
   }
 
+  /** Asks for a run of `steps` in the project. */
+  postPlan(projectId: string, steps: unknown[]): Promise<Reply> {
+    return this.post('/api/workflow/run', { projectId, plan: { steps } });
+  }
+
   /** Starts a run of `steps` in the project and returns its id. */
   startPlan(projectId: string, steps: unknown[], via?: H1Client): Promise<string> {
     return this.start({ projectId, plan: { steps } }, via);
@@ -172,6 +177,14 @@ export class WorkflowUser {
     }
   }
 }
+
+/** The step the rule-based planner makes of "create PATH with CONTENT". */
+export const createStep = (id: string, path: string, content: string, dependsOn: string[] = []) => ({
+  id,
+  tool: 'vfs.write',
+  args: { path, content, createOnly: true },
+  dependsOn,
+});
 
 export function step(run: RunView, id: string): StepView {
   const s = run.steps.find((x) => x.id === id);
