@@ -188,8 +188,10 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
     ({ pool, cluster, h1 } = suite);
     api = authApi((p, i) => h1.request(`${cluster.http}${p}`, i));
   });
-  // A test replaces the client; the suite's own is closed with the cluster.
-  after(() => h1?.close());
+  // A test replaces the client (its workers died); the suite's own is closed with the cluster.
+  after(async () => {
+    if (h1 !== suite.h1) await h1.close();
+  });
 
   async function userRow(email: string) {
     const res = await pool.query<{ id: string; email: string; password_hash: string; scopes: string[] }>(
@@ -613,8 +615,8 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
 
     it('when login gets an email containing a NUL character, then it answers a 4xx problem, not 500', async () => {
       const res = await api.login(`nul\u0000${uniqueEmail('nul')}`, newPassword());
-      assert.ok(res.status === 400 || res.status === 401, `status ${res.status}: ${res.text()}`);
-      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      // The same credentials schema as register's refuses it before any lookup.
+      assertValidation(res, '/email');
     });
   });
 
