@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
-import { SIM_MINER } from '../../src/modules/rig/miner.command.ts';
+import { SIM_MINER } from '../../src/modules/rig/primary.ts';
 import { H1Client } from './clients.ts';
 import { createTestDatabase, releasePostgresServer, type TestDatabase } from './database.ts';
 
