@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { NextFunction, Request, Response } from 'express';
-import { Pool } from 'undici';
+import { undici } from '../../http/client.ts';
 import { installNow } from '../../http/compression.ts';
 import { routeOf } from '../../http/context.ts';
 import type { Logger } from '../../log.ts';
@@ -117,7 +117,7 @@ function capture(res: Response, max: number): Captured {
 export function createShadow(opts: ShadowOptions, deps: { log: Logger; metrics: WorkerMetrics }) {
   const u = new URL(opts.url);
   const base = u.pathname.replace(/\/+$/, '');
-  const pool = new Pool(u.origin, {
+  const pool = new (undici().Pool)(u.origin, {
     connections: opts.maxConcurrency,
     connectTimeout: opts.timeoutMs,
     headersTimeout: opts.timeoutMs,

@@ -1,4 +1,5 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { undici } from '../../http/client.ts';
 import type { Logger } from '../../log.ts';
 import { type BreakerOptions, CircuitBreaker } from './gateway.breaker.ts';
 import { RetryBudget, type RetryBudgetOptions } from './gateway.retry.ts';
@@ -29,7 +30,7 @@ export class Upstream {
     const u = new URL(url);
     this.name = name;
     this.#base = u.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(u.origin, {
+    this.pool = new (undici().Pool)(u.origin, {
       connections: s.connections,
       connectTimeout: s.connectTimeoutMs,
       headersTimeout: s.headersTimeoutMs,

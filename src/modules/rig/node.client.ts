@@ -1,4 +1,5 @@
-import { errors, Pool } from 'undici';
+import type { Pool } from 'undici';
+import { undici } from '../../http/client.ts';
 
 export class NodeRpcError extends Error {
   readonly kind: 'unavailable' | 'timeout' | 'bad-response';
@@ -21,7 +22,11 @@ export class NodeRpcClient {
 
   constructor(url: string, timeoutMs: number, connections = 8) {
     const u = new URL(url);
-    this.#pool = new Pool(u.origin, { connections, keepAliveTimeout: 30_000, connectTimeout: timeoutMs });
+    this.#pool = new (undici().Pool)(u.origin, {
+      connections,
+      keepAliveTimeout: 30_000,
+      connectTimeout: timeoutMs,
+    });
     this.#path = `${u.pathname}${u.search}`;
     this.#timeoutMs = timeoutMs;
   }
@@ -38,6 +43,7 @@ export class NodeRpcClient {
       });
       return { status: res.statusCode, body: await res.body.text() };
     } catch (err) {
+      const { errors } = undici();
       if (
         err instanceof errors.HeadersTimeoutError ||
         err instanceof errors.BodyTimeoutError ||

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { type AuthUser, hasScopes, type TokenVerifier } from '../../http/auth.ts';
 import type { StreamQuota } from '../../http/stream-quota.ts';
 import type { Logger } from '../../log.ts';
@@ -18,6 +19,9 @@ export interface LiveOptions {
   pushIntervalMs: number;
   pingIntervalMs: number;
 }
+
+const require = createRequire(import.meta.url);
+const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 
 // Beyond this much unsent data a client is slow: periodic stats are skipped (it gets the latest
 // on the next tick); beyond the hard limit it is disconnected rather than queued for.
@@ -64,17 +68,16 @@ function tokenOf(req: IncomingMessage): string | undefined {
  * interval and `{"type":"miner"|"block",…}` as they happen; dead peers are dropped by ping/pong.
  */
 export function createLiveUpdates(opts: LiveOptions) {
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: 4096,
-    perMessageDeflate: false,
-    // Echo a non-token subprotocol (e.g. "bearer") when the client offered one with its token.
-    handleProtocols: (protocols) => [...protocols].find((p) => !JWT_SHAPE.test(p)) ?? false,
-  });
   const alive = new WeakMap<WebSocket, boolean>();
   const allowed = new Set(
     opts.allowedOrigins.map((o) => originOf(o)?.origin).filter((o): o is string => Boolean(o)),
   );
+  // The WebSocket server, `ws` itself and the push and ping timers start with the first upgrade:
+  // a worker no dashboard connects to neither loads them nor wakes for them (issue 14).
+  let wss: WebSocketServer | undefined;
+  let push: NodeJS.Timeout | undefined;
+  let ping: NodeJS.Timeout | undefined;
+  const clients = (): ReadonlySet<WebSocket> => wss?.clients ?? NO_CLIENTS;
 
   const send = (ws: WebSocket, message: string, periodic: boolean) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -86,45 +89,56 @@ export function createLiveUpdates(opts: LiveOptions) {
     ws.send(message);
   };
   const broadcast = (message: string, periodic: boolean) => {
-    for (const ws of wss.clients) send(ws, message, periodic);
+    for (const ws of clients()) send(ws, message, periodic);
   };
 
-  const push = setInterval(() => {
-    if (wss.clients.size === 0) return;
-    void opts.miner
-      .stats()
-      .then(({ body }) => broadcast(`{"type":"stats","data":${body}}`, true))
-      .catch(() => undefined);
-  }, opts.pushIntervalMs);
-  push.unref();
-
   const unsubscribe = opts.miner.subscribe((event: MinerEvent) => {
-    if (event.kind === 'stats' || wss.clients.size === 0) return;
+    if (event.kind === 'stats' || clients().size === 0) return;
     broadcast(JSON.stringify({ type: event.kind, data: event.data }), false);
   });
 
-  const ping = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
-        ws.terminate();
-        continue;
+  const server = (): WebSocketServer => {
+    if (wss) return wss;
+    const { WebSocketServer } = require('ws') as typeof import('ws');
+    const created = new WebSocketServer({
+      noServer: true,
+      maxPayload: 4096,
+      perMessageDeflate: false,
+      // Echo a non-token subprotocol (e.g. "bearer") when the client offered one with its token.
+      handleProtocols: (protocols) => [...protocols].find((p) => !JWT_SHAPE.test(p)) ?? false,
+    });
+    created.on('connection', (ws: WebSocket) => {
+      alive.set(ws, true);
+      ws.on('pong', () => alive.set(ws, true));
+      ws.on('error', () => ws.terminate());
+      // Clients only listen; anything they send is ignored.
+      void opts.miner
+        .status()
+        .then((status) => send(ws, JSON.stringify({ type: 'miner', data: status }), false))
+        .catch(() => undefined);
+    });
+    push = setInterval(() => {
+      if (created.clients.size === 0) return;
+      void opts.miner
+        .stats()
+        .then(({ body }) => broadcast(`{"type":"stats","data":${body}}`, true))
+        .catch(() => undefined);
+    }, opts.pushIntervalMs);
+    push.unref();
+    ping = setInterval(() => {
+      for (const ws of created.clients) {
+        if (alive.get(ws) === false) {
+          ws.terminate();
+          continue;
+        }
+        alive.set(ws, false);
+        ws.ping();
       }
-      alive.set(ws, false);
-      ws.ping();
-    }
-  }, opts.pingIntervalMs);
-  ping.unref();
-
-  wss.on('connection', (ws: WebSocket) => {
-    alive.set(ws, true);
-    ws.on('pong', () => alive.set(ws, true));
-    ws.on('error', () => ws.terminate());
-    // Clients only listen; anything they send is ignored.
-    void opts.miner
-      .status()
-      .then((status) => send(ws, JSON.stringify({ type: 'miner', data: status }), false))
-      .catch(() => undefined);
-  });
+    }, opts.pingIntervalMs);
+    ping.unref();
+    wss = created;
+    return created;
+  };
 
   /**
    * A browser always sends `Origin`; one from another site is refused (cross-site WebSocket
@@ -170,7 +184,8 @@ export function createLiveUpdates(opts: LiveOptions) {
       }
       // The socket closes whether or not the handshake completes: the slot is always returned.
       socket.once('close', release);
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      const live = server();
+      live.handleUpgrade(req, socket, head, (ws) => {
         // The socket may not outlive the token that opened it.
         const ms = Math.min(2 ** 31 - 1, Math.max(0, user.expiresAt - Date.now()));
         const expiry = setTimeout(() => ws.close(TOKEN_EXPIRED, 'access token expired'), ms);
@@ -179,12 +194,12 @@ export function createLiveUpdates(opts: LiveOptions) {
           clearTimeout(expiry);
           release();
         });
-        wss.emit('connection', ws, req);
+        live.emit('connection', ws, req);
       });
     },
 
     clients(): number {
-      return wss.clients.size;
+      return clients().size;
     },
 
     /** Closes every client with 1001 (going away) so they reconnect to another worker. */
@@ -192,8 +207,8 @@ export function createLiveUpdates(opts: LiveOptions) {
       clearInterval(push);
       clearInterval(ping);
       unsubscribe();
-      for (const ws of wss.clients) ws.close(1001, 'server restarting');
-      wss.close();
+      for (const ws of clients()) ws.close(1001, 'server restarting');
+      wss?.close();
       opts.log.debug('live updates closed');
     },
   };

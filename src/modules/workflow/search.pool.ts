@@ -1,4 +1,4 @@
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Logger } from '../../log.ts';
 import type { SearchResult, SearchTask } from './search.worker.ts';
 import { Semaphore } from './semaphore.ts';
@@ -23,7 +23,10 @@ export class SearchError extends Error {
 
 /** vfs.search on a piscina pool of worker threads, with a deadline that terminates a runaway thread. */
 export class SearchPool {
-  readonly #pool: Piscina<SearchTask, SearchResult>;
+  readonly #options: SearchOptions;
+  // piscina is loaded, and the pool made, by the first search: a worker that never searches
+  // never loads it (issue 14).
+  #pool: Promise<Piscina<SearchTask, SearchResult>> | undefined;
   readonly #timeoutMs: number;
   readonly #maxMatches: number;
   // A search holds a whole project's text in memory (twice: here and in its thread), so no more
@@ -34,17 +37,25 @@ export class SearchPool {
     this.#timeoutMs = options.timeoutMs;
     this.#maxMatches = options.maxMatches;
     this.#slots = new Semaphore(options.threads);
-    this.#pool = new Piscina({
-      filename: new URL('./search.worker.ts', import.meta.url).href,
-      minThreads: 0,
-      maxThreads: options.threads,
-      idleTimeout: 30_000,
-      // Queued searches wait at most as long as a running one may take, then fail alike.
-      maxQueue: options.threads * 64,
+    this.#options = options;
+  }
+
+  #started(): Promise<Piscina<SearchTask, SearchResult>> {
+    this.#pool ??= import('piscina').then(({ Piscina }) => {
+      const pool = new Piscina<SearchTask, SearchResult>({
+        filename: new URL('./search.worker.ts', import.meta.url).href,
+        minThreads: 0,
+        maxThreads: this.#options.threads,
+        idleTimeout: 30_000,
+        // Queued searches wait at most as long as a running one may take, then fail alike.
+        maxQueue: this.#options.threads * 64,
+      });
+      // Aborting a task whose result is already on its way makes piscina emit 'error' for the
+      // orphaned message; without a listener that would crash the worker process.
+      pool.on('error', (err: unknown) => this.#options.log.warn({ err }, 'search pool'));
+      return pool;
     });
-    // Aborting a task whose result is already on its way makes piscina emit 'error' for the
-    // orphaned message; without a listener that would crash the worker process.
-    this.#pool.on('error', (err: unknown) => options.log.warn({ err }, 'search pool'));
+    return this.#pool;
   }
 
   /** Loads the files once a thread is free, then searches them. */
@@ -80,7 +91,8 @@ export class SearchPool {
     }
     const deadline = AbortSignal.timeout(this.#timeoutMs);
     try {
-      return await this.#pool.run(
+      const pool = await this.#started();
+      return await pool.run(
         { files, query: q.query, regex, ignoreCase, maxMatches: this.#maxMatches },
         { signal: AbortSignal.any([signal, deadline]) },
       );
@@ -94,11 +106,8 @@ export class SearchPool {
     }
   }
 
-  get threads(): number {
-    return this.#pool.threads.length;
-  }
-
-  close(): Promise<void> {
-    return this.#pool.close({ force: true });
+  async close(): Promise<void> {
+    const pool = await this.#pool;
+    await pool?.close({ force: true });
   }
 }
