@@ -26,6 +26,12 @@ import { SCENARIOS, type Scenario } from './lib/scenarios.ts';
 import { benchDatabase, ROOT, startCalibration, startService } from './lib/service.ts';
 import { compare, DEFAULT_TOLERANCE } from './lib/stats.ts';
 
+// `npm run bench -- footprint`: memory, start-up and idle CPU instead of the load scenarios.
+if (process.argv[2] === 'footprint') {
+  await import('./footprint.ts');
+  process.exit(process.exitCode ?? 0);
+}
+
 const { values } = parseArgs({
   options: {
     scenario: { type: 'string', multiple: true },

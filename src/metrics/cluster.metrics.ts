@@ -3,6 +3,7 @@ import http from 'node:http';
 import client, { AggregatorRegistry, type Registry } from 'prom-client';
 import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
 import type { Logger } from '../log.ts';
+import { collectDefaultMetrics } from './event-loop.ts';
 
 const SCRAPE_TIMEOUT_MS = 2000;
 
@@ -16,7 +17,9 @@ type metric = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 export function createClusterMetrics(workers: () => Worker[]) {
   const registry = new client.Registry();
   registry.setDefaultLabels({ worker: 'primary' });
-  client.collectDefaultMetrics({ register: registry });
+  // As the workers do: prom-client's own event-loop monitor samples every 10 ms, which was most
+  // of an idle primary's CPU (0.52 % of a core over 60 s, `npm run bench -- footprint`).
+  collectDefaultMetrics(registry, 100);
   const restarts = new client.Counter({
     name: 'ferrite_worker_restarts_total',
     help: 'Workers started to replace one that exited, by reason',
