@@ -75,7 +75,7 @@ function refused(err: unknown): never {
 const email = values.email ?? '';
 try {
   // Email and scopes are checked before the password is asked for.
-  checkAccount({ email, password: 'x'.repeat(12), scopes });
+  checkAccount({ email, scopes });
 } catch (err) {
   refused(err);
 }

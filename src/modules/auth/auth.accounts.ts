@@ -73,9 +73,10 @@ export interface NewAccount {
  * The rules a new account must meet (email, password length, known scopes); a VALIDATION_FAILED
  * naming the member (`/email`, `/password`, `/scopes`) when one is broken. Costs no hash.
  */
-export function checkAccount(input: NewAccount): void {
+export function checkAccount(input: Omit<NewAccount, 'password'> & { password?: string }): void {
   if (!isEmail(normaliseEmail(input.email))) throw invalidEmail();
-  const length = [...input.password].length;
+  // Without a password (not asked for yet), the rest is checked.
+  const length = input.password === undefined ? PASSWORD_LENGTH.min : [...input.password].length;
   if (length < PASSWORD_LENGTH.min || length > PASSWORD_LENGTH.max) {
     throw invalid('/password', `must be ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters long`);
   }
