@@ -76,9 +76,11 @@ export interface NewAccount {
 export function checkAccount(input: Omit<NewAccount, 'password'> & { password?: string }): void {
   if (!isEmail(normaliseEmail(input.email))) throw invalidEmail();
   // Without a password (not asked for yet), the rest is checked.
-  const length = input.password === undefined ? PASSWORD_LENGTH.min : [...input.password].length;
-  if (length < PASSWORD_LENGTH.min || length > PASSWORD_LENGTH.max) {
-    throw invalid('/password', `must be ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters long`);
+  if (input.password !== undefined) {
+    const length = [...input.password].length;
+    if (length < PASSWORD_LENGTH.min || length > PASSWORD_LENGTH.max) {
+      throw invalid('/password', `must be ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters long`);
+    }
   }
   const unknown = input.scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
   if (unknown.length > 0) {
