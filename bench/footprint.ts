@@ -10,7 +10,7 @@
 //   --settle S   seconds before the idle window (10)
 //   --workers N  WORKERS for the service (all cores)
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,7 +43,8 @@ const median = (xs: number[]) => {
 
 const db = await benchDatabase();
 const env: Record<string, string> = {
-  LOG_LEVEL: 'warn',
+  // info: the start-up time line is in the 'start-up steps' and 'worker ready' lines.
+  LOG_LEVEL: 'info',
   MINER_AUTOSTART: 'false',
   ...(values.workers ? { WORKERS: values.workers } : {}),
 };
@@ -65,6 +66,8 @@ try {
   const idle = await sampleWhile(pids, () => sleep(idleSec * 1000));
   const rss = pids.map((p) => ({ role: p.role, mb: mb(rssBytes(p.pid)) }));
   const cpu = Math.round(idle.samples.reduce((a, p) => a + p.cpuPercent, 0) * 100) / 100;
+  // Read after the idle window: every worker has logged its ready line by then.
+  const timeline = await startupTimeline(logFile);
   await service.stop();
 
   // The `before` peer, as bench:compare starts it: one express process on the same database.
@@ -93,9 +96,28 @@ try {
   say(
     `spawn → first 200: ferrite median ${median(startup)} ms of ${starts} (${startup.join(', ')}); before peer ${beforeStartup} ms`,
   );
+  say(`the last start's time line, ms since each process started: ${timeline}`);
   say(
     `idle CPU over ${idleSec} s: ferrite ${cpu} % of one core (${idle.samples.map((s) => `${s.role} ${s.cpuPercent} %`).join(', ')}); before peer ${beforeIdle.samples[0]?.cpuPercent} %`,
   );
 } finally {
   await db.stop();
+}
+
+/** The primary's steps and each worker's, from the service's log (ms since that process started). */
+async function startupTimeline(file: string): Promise<string> {
+  const lines = (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; worker?: string; steps?: object; startup?: object });
+  const fmt = (o: object | undefined) =>
+    Object.entries(o ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  const primary = lines.find((l) => l.msg?.startsWith('start-up steps'));
+  const workers = lines.filter((l) => l.msg === 'worker ready');
+  return [
+    `primary: ${fmt(primary?.steps)}`,
+    ...workers.map((w) => `worker ${w.worker}: ${fmt(w.startup)}`),
+  ].join('; ');
 }

@@ -51,14 +51,19 @@ process.on('uncaughtException', (err) => {
 
 try {
   const workerEnv: Record<string, string> = {};
+  // Start-up time line, in ms since this process started (`npm run bench -- footprint` reads it).
+  const steps: Record<string, number> = { modules: Math.round(performance.now()) };
   let databaseUrl = cfg.DATABASE_URL;
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres(cfg.DATA_DIR, cfg.EMBEDDED_PG_PORT, log);
     databaseUrl = embedded.url;
     workerEnv.DATABASE_URL = databaseUrl;
   }
+  steps.postgres = Math.round(performance.now());
   await migrate(databaseUrl, log);
+  steps.migrations = Math.round(performance.now());
   await buildWeb(cfg.DATA_DIR);
+  steps.page = Math.round(performance.now());
   if (cfg.HTTPS_PORT !== null && !cfg.TLS_CERT) {
     const files = await ensureDevCertificate(cfg.DATA_DIR, log);
     workerEnv.TLS_CERT = files.cert;
@@ -67,6 +72,8 @@ try {
   if (cfg.JWT_ALGORITHM === 'HS256' && !cfg.JWT_SECRET) {
     workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
+  steps.secrets = Math.round(performance.now());
+  log.info({ steps }, 'start-up steps done; forking the workers');
   const miner = createMiner(cfg, log);
   const recorderDb = miner
     ? openDatabase(cfg, { connectionString: databaseUrl, max: 2, applicationName: 'ferrite-recorder' }, log)

@@ -47,6 +47,8 @@ const db = openDatabase(
 );
 metrics.trackPool(db.pool);
 
+// Start-up time line, in ms since this process started (`npm run bench -- footprint` reads it).
+const startup: Record<string, number> = { modules: Math.round(performance.now()) };
 let servers: HttpServers | undefined;
 const {
   app,
@@ -61,6 +63,7 @@ const {
   version,
   draining: () => servers?.draining ?? shuttingDown !== undefined,
 });
+startup.app = Math.round(performance.now());
 
 servers = new HttpServers(
   app,
@@ -123,8 +126,10 @@ for (let attempt = 1; ; attempt++) {
     await sleep(500);
   }
 }
+startup.postgres = Math.round(performance.now());
 const ports = await servers.listen();
+startup.listening = Math.round(performance.now());
 process.send?.({ type: WORKER_READY, ports });
-log.info({ ports }, 'worker ready');
+log.info({ ports, startup }, 'worker ready');
 // Request validators not yet needed compile now, between requests (see warmValidators).
 void warmValidators();
