@@ -8,14 +8,16 @@
 //
 //   --starts N   starts to take the median of (5)     --idle S     idle seconds measured (60)
 //   --settle S   seconds before the idle window (10)
+//   --heap       also a heap snapshot of one idle worker, summed per constructor
 //   --workers N  WORKERS for the service (all cores)
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort } from '../src/db/embedded.ts';
+import { heapSummary } from './lib/heap-summary.ts';
 import { waitOk } from './lib/peers.ts';
 import { clusterPids, rssBytes, sampleWhile } from './lib/proc.ts';
 import { benchDatabase, ROOT, type Service, startService } from './lib/service.ts';
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '60' },
     settle: { type: 'string', default: '10' },
     workers: { type: 'string' },
+    heap: { type: 'boolean', default: false },
   },
 });
 const starts = Number(values.starts);
@@ -48,6 +51,9 @@ const env: Record<string, string> = {
   MINER_AUTOSTART: 'false',
   ...(values.workers ? { WORKERS: values.workers } : {}),
 };
+const dataDirEarly = await mkdtemp(path.join(tmpdir(), 'ferrite-footprint-heap-'));
+// With --heap a worker writes a snapshot on SIGUSR2 (node's own flag, inherited by the workers).
+if (values.heap) env.NODE_OPTIONS = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dataDirEarly}`;
 const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-footprint-'));
 const logFile = path.join(dataDir, 'service.log');
 try {
@@ -68,6 +74,7 @@ try {
   const cpu = Math.round(idle.samples.reduce((a, p) => a + p.cpuPercent, 0) * 100) / 100;
   // Read after the idle window: every worker has logged its ready line by then.
   const timeline = await startupTimeline(logFile);
+  const heap = values.heap ? await snapshotWorker(pids.find((p) => p.role !== 'primary')?.pid) : undefined;
   await service.stop();
 
   // The `before` peer, as bench:compare starts it: one express process on the same database.
@@ -96,6 +103,11 @@ try {
   say(
     `spawn → first 200: ferrite median ${median(startup)} ms of ${starts} (${startup.join(', ')}); before peer ${beforeStartup} ms`,
   );
+  if (heap) {
+    say('');
+    say("one idle worker's heap, self size per constructor (objects) or kind (the rest):");
+    for (const h of heap) say(`  ${String(h.mb).padStart(6)} MB  ${h.name} (${h.count})`);
+  }
   say(`the last start's time line, ms since each process started: ${timeline}`);
   say(
     `idle CPU over ${idleSec} s: ferrite ${cpu} % of one core (${idle.samples.map((s) => `${s.role} ${s.cpuPercent} %`).join(', ')}); before peer ${beforeIdle.samples[0]?.cpuPercent} %`,
@@ -120,4 +132,23 @@ async function startupTimeline(file: string): Promise<string> {
     `primary: ${fmt(primary?.steps)}`,
     ...workers.map((w) => `worker ${w.worker}: ${fmt(w.startup)}`),
   ].join('; ');
+}
+
+/** Asks worker `pid` for a heap snapshot (SIGUSR2) and sums it; V8 writes it into --diagnostic-dir. */
+async function snapshotWorker(pid: number | undefined) {
+  if (!pid) return undefined;
+  process.kill(pid, 'SIGUSR2');
+  for (let waited = 0; waited < 60_000; waited += 500) {
+    await sleep(500);
+    const files = (await readdir(dataDirEarly)).filter((f) => f.endsWith('.heapsnapshot'));
+    // Written in one go once complete: a file that parses is done.
+    for (const f of files) {
+      try {
+        return await heapSummary(path.join(dataDirEarly, f));
+      } catch {
+        // still being written
+      }
+    }
+  }
+  throw new Error('the worker wrote no heap snapshot within 60 s');
 }
