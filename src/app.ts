@@ -13,6 +13,7 @@ import type { RouteSpec } from './http/route-spec.ts';
 import { mountRoutes } from './http/routes.ts';
 import { apiHeaders, staticHeaders } from './http/static-headers.ts';
 import { StreamQuota } from './http/stream-quota.ts';
+import type { Channel } from './ipc.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { createAuth } from './modules/auth/index.ts';
@@ -31,6 +32,8 @@ export interface AppDeps {
   db: Database;
   metrics: WorkerMetrics;
   worker: string;
+  /** The link to the supervising side (the miner's supervisor): the primary, or in-process. */
+  supervisor: Channel;
   version: string;
   draining: () => boolean;
 }
@@ -93,7 +96,7 @@ export function createApp(deps: AppDeps): {
 
   // One count of a user's SSE streams and WebSockets in this worker.
   const streams = new StreamQuota(config.STREAMS_MAX_PER_USER);
-  const rig = createRig({ db, config, tokens, streams, log });
+  const rig = createRig({ db, config, tokens, streams, log, supervisor: deps.supervisor });
   const events = createEvents({ db, config, log });
   const projects = createProjects({ db, config, events, tokens, streams, log });
   const workflow = createWorkflow({

@@ -93,7 +93,11 @@ export function minerConfigured(cfg: Pick<Config, 'MINER_CMD' | 'NODE_ENV'>): bo
   return Boolean(cfg.MINER_CMD) || cfg.NODE_ENV !== 'production';
 }
 
-/** Per-worker pool size from the total budget; every worker keeps at least two. */
-export function poolSizePerWorker(cfg: Pick<Config, 'PG_POOL_TOTAL' | 'WORKERS'>): number {
-  return Math.max(2, Math.floor(cfg.PG_POOL_TOTAL / cfg.WORKERS));
+/**
+ * Connections of one serving process's pool: an equal share of the total per worker, all of it
+ * in the single process; every pool keeps at least two.
+ */
+export function poolSize(cfg: Pick<Config, 'PG_POOL_TOTAL' | 'WORKERS' | 'PROCESS_MODEL'>): number {
+  const processes = cfg.PROCESS_MODEL === 'single' ? 1 : cfg.WORKERS;
+  return Math.max(2, Math.floor(cfg.PG_POOL_TOTAL / processes));
 }

@@ -1,17 +1,21 @@
-// Start-up of the primary: configuration, embedded Postgres, migrations, dev certificate, then the cluster.
+// Start-up: configuration, embedded Postgres, migrations, dev certificate, then the cluster's
+// primary (PROCESS_MODEL=cluster) or the one serving process (single).
 import { type Config, ConfigError, parseConfig } from './config.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabase } from './db/pool.ts';
 import { ensureDevCertificate } from './http/tls-cert.ts';
+import { clusterEnds } from './ipc.ts';
 import { createLogger } from './log.ts';
-import { bridgeMinerToWorkers, createMiner, RigRecorder } from './modules/rig/primary.ts';
+import { connectMiner, createMiner, RigRecorder } from './modules/rig/primary.ts';
 import { buildWeb } from './modules/web/index.ts';
 import { writePidFile } from './pidfile.ts';
-import { Primary } from './primary.ts';
 import { ensureDevJwtSecret } from './secrets.ts';
 
-process.title = 'ferrite-primary';
+interface Supervisor {
+  onStopSignal(signal: string): void;
+  reload(): void | Promise<void>;
+}
 
 let cfg: Config;
 try {
@@ -24,10 +28,12 @@ try {
   throw err;
 }
 
-const log = createLogger(cfg.LOG_LEVEL, { role: 'primary' });
+const single = cfg.PROCESS_MODEL === 'single';
+process.title = single ? 'ferrite-single' : 'ferrite-primary';
+const log = createLogger(cfg.LOG_LEVEL, { role: single ? 'single' : 'primary' });
 writePidFile(cfg.DATA_DIR);
 let embedded: EmbeddedPostgres | undefined;
-let primary: Primary | undefined;
+let primary: Supervisor | undefined;
 
 const stopEmbedded = async () => {
   const pg = embedded;
@@ -73,7 +79,7 @@ try {
     workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
   }
   steps.secrets = Math.round(performance.now());
-  log.info({ steps }, 'start-up steps done; forking the workers');
+  log.info({ steps }, single ? 'start-up steps done; serving' : 'start-up steps done; forking the workers');
   const miner = createMiner(cfg, log);
   const recorderDb = miner
     ? openDatabase(cfg, { connectionString: databaseUrl, max: 2, applicationName: 'ferrite-recorder' }, log)
@@ -81,22 +87,32 @@ try {
   const recorder = recorderDb
     ? new RigRecorder(recorderDb, cfg, log.child({ component: 'recorder' }))
     : undefined;
-  if (miner) {
-    bridgeMinerToWorkers(miner);
-    recorder?.attach(miner);
+  const beforeStop = async () => {
+    await miner?.stop();
+    await recorder?.close();
+    await recorderDb?.close();
+  };
+  if (miner) recorder?.attach(miner);
+  if (single) {
+    // Loaded here, not above: the cluster's primary never loads the app.
+    const { runSingle } = await import('./single.ts');
+    primary = await runSingle({
+      // What the workers would get in their environment, the app gets in its configuration.
+      config: parseConfig({ ...process.env, DATABASE_URL: databaseUrl, ...workerEnv }),
+      log,
+      connectSupervisor: (ends) => {
+        if (miner) connectMiner(miner, ends);
+      },
+      beforeStop,
+      onStopped: stopEmbedded,
+    });
+  } else {
+    const { Primary } = await import('./primary.ts');
+    if (miner) connectMiner(miner, clusterEnds());
+    const cluster = new Primary({ config: cfg, log, workerEnv, onStopped: stopEmbedded, beforeStop });
+    primary = cluster;
+    await cluster.start();
   }
-  primary = new Primary({
-    config: cfg,
-    log,
-    workerEnv,
-    onStopped: stopEmbedded,
-    beforeStop: async () => {
-      await miner?.stop();
-      await recorder?.close();
-      await recorderDb?.close();
-    },
-  });
-  await primary.start();
   if (miner && cfg.MINER_AUTOSTART) miner.start();
 } catch (err) {
   log.fatal({ err }, 'start-up failed');

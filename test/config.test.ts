@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { parseSimMinerConfig } from '../src/config/sim-miner.ts';
-import { ConfigError, parseConfig, poolSizePerWorker } from '../src/config.ts';
+import { ConfigError, parseConfig, poolSize } from '../src/config.ts';
 import { SIM_MINER } from '../src/modules/rig/primary.ts';
 import { MAIN, ROOT } from './helpers/cluster.ts';
 
@@ -85,8 +85,10 @@ describe('configuration', () => {
   });
 
   it('divides the pool budget between workers, at least two each', () => {
-    assert.equal(poolSizePerWorker({ PG_POOL_TOTAL: 20, WORKERS: 4 }), 5);
-    assert.equal(poolSizePerWorker({ PG_POOL_TOTAL: 3, WORKERS: 4 }), 2);
+    assert.equal(poolSize({ PG_POOL_TOTAL: 20, WORKERS: 4, PROCESS_MODEL: 'cluster' }), 5);
+    assert.equal(poolSize({ PG_POOL_TOTAL: 3, WORKERS: 4, PROCESS_MODEL: 'cluster' }), 2);
+    // The single process is the only pool: all of the budget, whatever WORKERS says.
+    assert.equal(poolSize({ PG_POOL_TOTAL: 20, WORKERS: 4, PROCESS_MODEL: 'single' }), 20);
   });
 
   it('parses list-valued keys into arrays: items trimmed, empty ones dropped', () => {

@@ -14,9 +14,15 @@ export const processKeys = {
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('pino level'),
+  PROCESS_MODEL: z
+    .enum(['cluster', 'single'])
+    .default('cluster')
+    .describe(
+      '`cluster`: a primary forks `WORKERS` worker processes and supervises them (crash respawn, rolling `SIGHUP` restart); `single`: everything in one process, for small hosts such as a rig (about a third of the memory; no respawn: the process manager restarts it, and `SIGHUP` reloads only the TLS certificate)',
+    ),
   WORKERS: int(availableParallelism(), 1, 256)
     .meta({ defaultText: 'available parallelism' })
-    .describe('worker processes forked by the primary'),
+    .describe('worker processes forked by the primary (`PROCESS_MODEL=cluster`)'),
   DATA_DIR: z
     .string()
     .min(1)

@@ -127,6 +127,11 @@ export class HttpServers {
     }
   }
 
+  /** Replaces the TLS certificate: new connections get it, open ones keep theirs. */
+  setCertificate(tls: { cert: Buffer; key: Buffer }): void {
+    this.secure?.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
+  }
+
   /** Routes HTTP/1.1 upgrade requests (WebSocket) from both listeners to `handler`. */
   onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
     this.h1.on('upgrade', handler);

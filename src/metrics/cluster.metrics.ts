@@ -1,9 +1,10 @@
 import type { Worker } from 'node:cluster';
-import http from 'node:http';
+import type http from 'node:http';
 import client, { AggregatorRegistry, type Registry } from 'prom-client';
 import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
 import type { Logger } from '../log.ts';
 import { collectDefaultMetrics } from './event-loop.ts';
+import { serveMetrics } from './server.ts';
 
 const SCRAPE_TIMEOUT_MS = 2000;
 
@@ -68,22 +69,7 @@ export function createClusterMetrics(workers: () => Worker[]) {
   }
 
   function serve(host: string, port: number, log: Logger): Promise<http.Server> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-        return;
-      }
-      render()
-        .then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body))
-        .catch((err) => {
-          log.error({ err }, 'metrics scrape failed');
-          res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n');
-        });
-    });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
-    });
+    return serveMetrics(host, port, render, registry.contentType, log);
   }
 
   return { restarts, render, serve };

@@ -1,11 +1,15 @@
 import type pg from 'pg';
 import client from 'prom-client';
-import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
+import { type Channel, METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
 import { collectDefaultMetrics } from './event-loop.ts';
 import { type RequestSeries, requestSeries } from './request-series.ts';
 
-/** The worker's metrics, all in prom-client's global registry and labelled with the worker id. */
-export function setupWorkerMetrics(workerId: string) {
+/**
+ * The serving side's metrics, all in prom-client's global registry and labelled with the worker
+ * id. With a `primary` channel (the cluster), the primary scrapes them over IPC and aggregates
+ * all workers; without one (single process), `registry` is served as it is.
+ */
+export function setupWorkerMetrics(workerId: string, primary?: Channel) {
   const registry = client.register;
   registry.setDefaultLabels({ worker: workerId });
   // The event-loop delay monitor wakes each worker every `precision` ms. At 20 ms that was most of
@@ -73,15 +77,16 @@ export function setupWorkerMetrics(workerId: string) {
   });
 
   // Answers the primary's scrape over IPC; the primary aggregates all workers.
-  process.on('message', (msg: { type?: string; id?: number }) => {
-    if (msg?.type !== METRICS_REQUEST) return;
+  primary?.onMessage((msg) => {
+    if (msg.type !== METRICS_REQUEST) return;
     registry
       .getMetricsAsJSON()
-      .then((metrics) => process.send?.({ type: METRICS_RESPONSE, id: msg.id, metrics }))
-      .catch(() => process.send?.({ type: METRICS_RESPONSE, id: msg.id, metrics: [] }));
+      .then((metrics) => primary.send({ type: METRICS_RESPONSE, id: msg.id, metrics }))
+      .catch(() => primary.send({ type: METRICS_RESPONSE, id: msg.id, metrics: [] }));
   });
 
   return {
+    registry,
     /** Positional, not a labels object: called once per request. */
     observeRequest(method: string, route: string, status: number, protocol: string, seconds: number) {
       // One series per label set, a few hundred at most: routes are patterns, never raw URLs.

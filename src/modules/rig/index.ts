@@ -2,6 +2,7 @@ import { type Config, minerConfigured } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import type { TokenVerifier } from '../../http/auth.ts';
 import type { StreamQuota } from '../../http/stream-quota.ts';
+import type { Channel } from '../../ipc.ts';
 import type { Logger } from '../../log.ts';
 import { MinerClient } from './miner.client.ts';
 import { NodeRpcClient } from './node.client.ts';
@@ -17,15 +18,17 @@ export interface RigModuleDeps {
   /** One count of a user's SSE streams and WebSockets in this worker. */
   streams: StreamQuota;
   log: Logger;
+  /** The link to the miner's supervisor. */
+  supervisor: Channel;
 }
 
 /**
- * The rig module's door, on a worker: the miner's stats and controls (through the primary's
- * supervisor), validated blocks, exports, the node RPC proxy, and the live `/ws` feed; `close`
- * ends the export pool.
+ * The rig module's door, on the serving side: the miner's stats and controls (through its
+ * supervisor, in the primary or in-process), validated blocks, exports, the node RPC proxy, and
+ * the live `/ws` feed; `close` ends the export pool.
  */
-export function createRig({ db, config, tokens, streams, log }: RigModuleDeps) {
-  const miner = new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000);
+export function createRig({ db, config, tokens, streams, log, supervisor }: RigModuleDeps) {
+  const miner = new MinerClient(minerConfigured(config), config.MINER_STOP_TIMEOUT_MS + 5000, supervisor);
   const live = createLiveUpdates({
     tokens,
     streams,

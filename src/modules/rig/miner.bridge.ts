@@ -1,4 +1,4 @@
-import cluster, { type Worker } from 'node:cluster';
+import type { Message, ServingEnds } from '../../ipc.ts';
 import {
   MINER_COMMAND,
   MINER_EVENT,
@@ -9,25 +9,23 @@ import {
 import type { MinerSupervisor } from './miner.supervisor.ts';
 
 /**
- * Connects the primary's miner supervisor to the workers: answers their commands over IPC and
- * broadcasts every status change, stats snapshot and found block to all of them.
+ * Connects the miner's supervisor to the serving side (the workers over IPC, or the single
+ * process's app in-process): answers their commands and broadcasts every status change, stats
+ * snapshot and found block to all of them.
  */
-export function bridgeMinerToWorkers(miner: MinerSupervisor): void {
-  const broadcast = (kind: 'miner' | 'stats' | 'block', data: unknown) => {
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send({ type: MINER_EVENT, kind, data });
-    }
-  };
+export function connectMiner(miner: MinerSupervisor, ends: ServingEnds): void {
+  const broadcast = (kind: 'miner' | 'stats' | 'block', data: unknown) =>
+    ends.broadcast({ type: MINER_EVENT, kind, data });
   miner.on('miner', (status) => broadcast('miner', status));
   miner.on('stats', (snapshot) => broadcast('stats', snapshot));
   miner.on('block', (block) => broadcast('block', block));
 
-  cluster.on('message', (worker: Worker, msg: MinerCommand) => {
-    if (msg?.type !== MINER_COMMAND) return;
+  ends.onMessage((message: Message, send) => {
+    if (message.type !== MINER_COMMAND) return;
+    const msg = message as unknown as MinerCommand;
     const reply = (result: MinerReply['result']) => {
-      if (!worker.isConnected()) return;
       const body: MinerReply = { type: MINER_REPLY, id: msg.id, result, status: miner.status() };
-      worker.send({ ...body, snapshot: miner.snapshot() });
+      send({ ...body, snapshot: miner.snapshot() });
     };
     if (msg.op === 'start') reply(miner.start());
     else if (msg.op === 'stop') void miner.stop().then(() => reply('stopped'));

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import type { Channel } from '../../ipc.ts';
 import { strongEtag } from '../../native/xxhash.ts';
 import {
   MINER_COMMAND,
@@ -30,6 +31,7 @@ const EMPTY_STATS: Omit<StatsSnapshot, 'updatedAt'> = {
 export class MinerClient {
   readonly enabled: boolean;
   readonly #timeoutMs: number;
+  readonly #supervisor: Channel;
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
   #status: MinerStatus | undefined;
@@ -37,13 +39,16 @@ export class MinerClient {
   #stats: { body: string; etag: string } | undefined;
   readonly #listeners = new Set<(event: MinerEvent) => void>();
 
-  constructor(enabled: boolean, timeoutMs: number) {
+  /** `supervisor`: the link to the miner's supervisor (the primary, or in-process when single). */
+  constructor(enabled: boolean, timeoutMs: number, supervisor: Channel) {
     this.enabled = enabled;
     this.#timeoutMs = timeoutMs;
+    this.#supervisor = supervisor;
     if (!enabled) return;
-    process.on('message', (msg: MinerEvent | (MinerReply & { snapshot?: StatsSnapshot })) => {
-      if (msg?.type === MINER_EVENT) this.#onEvent(msg);
-      else if (msg?.type === MINER_REPLY) this.#onReply(msg);
+    supervisor.onMessage((message) => {
+      const msg = message as unknown as MinerEvent | (MinerReply & { snapshot?: StatsSnapshot });
+      if (msg.type === MINER_EVENT) this.#onEvent(msg);
+      else if (msg.type === MINER_REPLY) this.#onReply(msg);
     });
     void this.command('status').catch(() => undefined);
   }
@@ -77,7 +82,7 @@ export class MinerClient {
   }
 
   command(op: MinerOp): Promise<MinerReply> {
-    if (!this.enabled || !process.send)
+    if (!this.enabled || !this.#supervisor.connected)
       return Promise.reject(this.#unavailable('No miner is configured on this host.'));
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
@@ -86,7 +91,7 @@ export class MinerClient {
         reject(this.#unavailable('The miner supervisor did not answer in time.'));
       }, this.#timeoutMs);
       this.#pending.set(id, { resolve, timer });
-      process.send?.({ type: MINER_COMMAND, id, op });
+      this.#supervisor.send({ type: MINER_COMMAND, id, op });
     });
   }
 
