@@ -5,7 +5,7 @@ import path from 'node:path';
 export const apps = [
   {
     name: 'ferrite',
-    script: 'src/main.ts',
+    script: 'src/main.js',
     cwd: import.meta.dirname,
     // The runtime pinned in package.json and installed by `npm ci`, whatever node the host has.
     interpreter: path.join(import.meta.dirname, 'node_modules/.bin/node'),

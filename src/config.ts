@@ -7,6 +7,7 @@ import { httpKeys, postgresKeys, processKeys } from './config/server.ts';
 import { simMinerKeys } from './config/sim-miner.ts';
 import { projectKeys, workflowKeys } from './config/workspace.ts';
 
+export { minerConfigured, poolSize } from './config/derived.ts';
 export { ConfigError, type GatewayRoute, SCOPES, type Scope };
 
 /**
@@ -86,18 +87,4 @@ let cached: Config | undefined;
 export function config(): Config {
   cached ??= parseConfig();
   return cached;
-}
-
-/** Whether this host runs a miner: MINER_CMD, or the simulated one outside production. */
-export function minerConfigured(cfg: Pick<Config, 'MINER_CMD' | 'NODE_ENV'>): boolean {
-  return Boolean(cfg.MINER_CMD) || cfg.NODE_ENV !== 'production';
-}
-
-/**
- * Connections of one serving process's pool: an equal share of the total per worker, all of it
- * in the single process; every pool keeps at least two.
- */
-export function poolSize(cfg: Pick<Config, 'PG_POOL_TOTAL' | 'WORKERS' | 'PROCESS_MODEL'>): number {
-  const processes = cfg.PROCESS_MODEL === 'single' ? 1 : cfg.WORKERS;
-  return Math.max(2, Math.floor(cfg.PG_POOL_TOTAL / processes));
 }

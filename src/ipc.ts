@@ -9,6 +9,10 @@ export const METRICS_REQUEST = 'ferrite:metrics-request';
 export const METRICS_RESPONSE = 'ferrite:metrics-response';
 export const WORKER_READY = 'ferrite:ready';
 export const WORKER_SHUTDOWN = 'ferrite:shutdown';
+/** Between the start-up process and its one-time helper (src/prepare.ts). */
+export const PREPARE_CONFIG = 'ferrite:prepare-config';
+export const PREPARE_RUN = 'ferrite:prepare-run';
+export const PREPARE_DONE = 'ferrite:prepare-done';
 
 export interface Message {
   type?: string;

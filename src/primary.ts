@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from './config.ts';
 import { WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import type { Logger } from './log.ts';
-import { createClusterMetrics } from './metrics/cluster.metrics.ts';
+import type { createClusterMetrics } from './metrics/cluster.metrics.ts';
+import { serveMetrics } from './metrics/server.ts';
 
 export interface PrimaryOptions {
   config: Config;
@@ -36,7 +37,9 @@ export class Primary {
   readonly #beforeStop: (() => Promise<void>) | undefined;
   readonly #slots = new Map<number, Slot>();
   readonly #crashes: number[] = [];
-  readonly #metrics = createClusterMetrics(() => [...this.#slots.values()].map((s) => s.worker));
+  /** Workers started to replace one, by reason (`ferrite_worker_restarts_total`). */
+  readonly #restarts = new Map<string, number>();
+  #metrics: ReturnType<typeof createClusterMetrics> | undefined;
   #metricsServer: Server | undefined;
   #stopping = false;
   #rolling: Promise<void> | undefined;
@@ -62,9 +65,10 @@ export class Primary {
 
   async start(): Promise<void> {
     if (this.#cfg.METRICS_PORT !== null) {
-      this.#metricsServer = await this.#metrics.serve(
+      this.#metricsServer = await serveMetrics(
         this.#cfg.METRICS_HOST,
         this.#cfg.METRICS_PORT,
+        () => this.#renderMetrics(),
         this.#log,
       );
     }
@@ -86,6 +90,21 @@ export class Primary {
       },
       'ferrite ready',
     );
+  }
+
+  async #renderMetrics() {
+    if (!this.#metrics) {
+      const { createClusterMetrics } = await import('./metrics/cluster.metrics.ts');
+      this.#metrics ??= createClusterMetrics(
+        () => [...this.#slots.values()].map((s) => s.worker),
+        () => this.#restarts,
+      );
+    }
+    return this.#metrics.render();
+  }
+
+  #countRestart(reason: string): void {
+    this.#restarts.set(reason, (this.#restarts.get(reason) ?? 0) + 1);
   }
 
   #spawn(): Worker {
@@ -157,7 +176,7 @@ export class Primary {
     const backoff = Math.min(this.#cfg.RESPAWN_BACKOFF_MAX_MS, 100 * 2 ** this.#consecutiveCrashes);
     this.#consecutiveCrashes++;
     this.#log.error({ worker: worker.id, code, signal, respawnInMs: backoff }, 'worker died; replacing it');
-    this.#metrics.restarts.inc({ reason: signal ? `signal:${signal}` : `exit:${code}` });
+    this.#countRestart(signal ? `signal:${signal}` : `exit:${code}`);
     setTimeout(() => {
       if (this.#stopping) return;
       this.#whenReady(this.#spawn()).catch((err) =>
@@ -187,7 +206,7 @@ export class Primary {
             return;
           }
           await this.#retire(slot);
-          this.#metrics.restarts.inc({ reason: 'reload' });
+          this.#countRestart('reload');
         }
         this.#log.info('rolling restart finished');
       } while (this.#rollAgain && !this.#stopping);

@@ -30,7 +30,7 @@ export interface Serving {
   /** Resolves with the bound ports once Postgres answered and the listeners are up. */
   listen(): Promise<{ http?: number; https?: number }>;
   /** Stops accepting, drains open requests within `drainMs`, closes the modules and the pool. */
-  shutdown(drainMs: number): Promise<void>;
+  shutdown(reason: string, drainMs: number): Promise<void>;
   /** Re-reads TLS_CERT/TLS_KEY; new connections use them, open ones keep theirs. */
   reloadTls(): void;
 }
@@ -129,8 +129,9 @@ export function createServing({
       void warmValidators();
       return ports;
     },
-    shutdown(drainMs) {
+    shutdown(reason, drainMs) {
       stopping ??= (async () => {
+        log.info({ reason }, 'worker draining');
         live.close();
         // drain() stops accepting at once; streams ended after that reconnect to another worker.
         const drained = listeners.drain(drainMs);

@@ -3,14 +3,15 @@
 // is no one to respawn it: a crash ends the process and the process manager restarts it.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Config, poolSize } from './config.ts';
+import { poolSize } from './config/derived.ts';
+import type { Config } from './config.ts';
 import { localLink, type ServingEnds } from './ipc.ts';
 import type { Logger } from './log.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createServing } from './serve.ts';
 
 export interface SingleOptions {
-  /** The configuration the app serves with (the start-up's own, plus what it created). */
+  /** The start-up's configuration, with what it created (DATABASE_URL, TLS files, dev secret). */
   config: Config;
   log: Logger;
   /** Connects the miner's supervisor (if any) to the app, as the primary does to its workers. */
@@ -37,7 +38,8 @@ export async function runSingle({
   connectSupervisor(link.supervising);
   const serving = createServing({
     config: cfg,
-    log,
+    // Request lines carry the `worker` that served them, as a worker's do.
+    log: log.child({ worker: 'single' }),
     workerId: 'single',
     poolSize: poolSize(cfg),
     supervisor: link.serving,
@@ -45,7 +47,7 @@ export async function runSingle({
   let metricsServer: Server | undefined;
   let stopping = false;
 
-  const stop = async (exitCode: number) => {
+  const stop = async (reason: string, exitCode: number) => {
     if (stopping) return;
     stopping = true;
     // Whatever happens below, the process is gone by the deadline.
@@ -55,7 +57,7 @@ export async function runSingle({
     }, cfg.SHUTDOWN_TIMEOUT_MS + 2000).unref();
     metricsServer?.close();
     await beforeStop().catch((err) => log.error({ err }, 'stopping failed'));
-    await serving.shutdown(Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
     try {
       await onStopped();
     } catch (err) {
@@ -72,8 +74,7 @@ export async function runSingle({
     metricsServer = await serveMetrics(
       cfg.METRICS_HOST,
       cfg.METRICS_PORT,
-      () => registry.metrics(),
-      registry.contentType,
+      async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
       log,
     );
   }
@@ -98,7 +99,7 @@ export async function runSingle({
         return;
       }
       log.info({ signal }, 'shutting down');
-      void stop(0);
+      void stop(signal, 0);
     },
     reload() {
       // No second process to hand the listeners to: what can change in place does.

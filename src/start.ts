@@ -1,121 +1,157 @@
-// Start-up: configuration, embedded Postgres, migrations, dev certificate, then the cluster's
-// primary (PROCESS_MODEL=cluster) or the one serving process (single).
-import { type Config, ConfigError, parseConfig } from './config.ts';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
-import { migrate } from './db/migrate.ts';
-import { openDatabase } from './db/pool.ts';
-import { ensureDevCertificate } from './http/tls-cert.ts';
-import { clusterEnds } from './ipc.ts';
-import { createLogger } from './log.ts';
-import { connectMiner, createMiner, RigRecorder } from './modules/rig/primary.ts';
-import { buildWeb } from './modules/web/index.ts';
+// Start-up: a one-time helper process (src/prepare.ts) checks the configuration, this process
+// starts the embedded Postgres if needed, the helper migrates and builds what the serving side
+// needs and exits; then this process becomes the cluster's primary (PROCESS_MODEL=cluster) or
+// the one serving process (single). Until then it loads no zod, no pg and none of the app.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { minerConfigured } from './config/derived.ts';
+import { HANDED_CONFIG, handOn } from './config/handed.ts';
+import type { Config } from './config.ts';
+import type { EmbeddedPostgres } from './db/embedded.ts';
+import { clusterEnds, PREPARE_CONFIG, PREPARE_DONE, PREPARE_RUN } from './ipc.ts';
+import { createLogger, type Logger } from './log.ts';
 import { writePidFile } from './pidfile.ts';
-import { ensureDevJwtSecret } from './secrets.ts';
 
 interface Supervisor {
   onStopSignal(signal: string): void;
   reload(): void | Promise<void>;
 }
 
-let cfg: Config;
-try {
-  cfg = parseConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`ferrite: ${err.message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-  throw err;
-}
-
-const single = cfg.PROCESS_MODEL === 'single';
-process.title = single ? 'ferrite-single' : 'ferrite-primary';
-const log = createLogger(cfg.LOG_LEVEL, { role: single ? 'single' : 'primary' });
-writePidFile(cfg.DATA_DIR);
+let log: Logger | undefined;
 let embedded: EmbeddedPostgres | undefined;
 let primary: Supervisor | undefined;
+let exiting = false;
+let prepare: ReturnType<typeof startPrepare> | undefined;
 
 const stopEmbedded = async () => {
   const pg = embedded;
   embedded = undefined;
   await pg?.stop();
 };
+const exitNow = (code: number) => {
+  exiting = true;
+  if (prepare?.child.exitCode === null) prepare.child.kill();
+  void stopEmbedded()
+    .catch(() => undefined)
+    .finally(() => process.exit(code));
+};
 
 // Signals that arrive before the primary exists still leave nothing running behind.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (primary) return primary.onStopSignal(signal);
-    log.info({ signal }, 'stopped during start-up');
-    void stopEmbedded().finally(() => process.exit(0));
+    log?.info({ signal }, 'stopped during start-up');
+    exitNow(0);
   });
 }
 process.on('SIGHUP', () => void primary?.reload());
 process.on('uncaughtException', (err) => {
-  log.fatal({ err }, 'uncaught exception in the primary');
-  void stopEmbedded().finally(() => process.exit(1));
+  if (log) log.fatal({ err }, 'uncaught exception');
+  else process.stderr.write(`ferrite: ${err.stack ?? err}\n`);
+  exitNow(1);
 });
 
+/** The one-time helper: its messages in order, and its exit. */
+function startPrepare() {
+  const child = fork(fileURLToPath(new URL('./prepare.ts', import.meta.url)), [], { stdio: 'inherit' });
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (msg: { type?: string }) => {
+        if (msg?.type !== type) return;
+        child.off('message', onMessage);
+        resolve(msg as T);
+      };
+      child.on('message', onMessage);
+      // A helper that exits before it answers: its exit code is the start-up's (78: bad config).
+      void exited.then((code) => {
+        child.off('message', onMessage);
+        reject(Object.assign(new Error(`the start-up helper exited with ${code}`), { exitCode: code }));
+      });
+    });
+  return { child, exited, next };
+}
+
+// Start-up time line, in ms since this process started (`npm run bench -- footprint` reads it).
+const steps: Record<string, number> = {};
+prepare = startPrepare();
 try {
-  const workerEnv: Record<string, string> = {};
-  // Start-up time line, in ms since this process started (`npm run bench -- footprint` reads it).
-  const steps: Record<string, number> = { modules: Math.round(performance.now()) };
+  const { config: parsed } = await prepare.next<{ config: Config }>(PREPARE_CONFIG);
+  const cfg: Config = Object.freeze(parsed);
+  steps.config = Math.round(performance.now());
+  const single = cfg.PROCESS_MODEL === 'single';
+  process.title = single ? 'ferrite-single' : 'ferrite-primary';
+  log = createLogger(cfg.LOG_LEVEL, { role: single ? 'single' : 'primary' });
+  writePidFile(cfg.DATA_DIR);
+
   let databaseUrl = cfg.DATABASE_URL;
+  const serviceEnv: Record<string, string> = {};
   if (!databaseUrl) {
+    const { startEmbeddedPostgres } = await import('./db/embedded.ts');
     embedded = await startEmbeddedPostgres(cfg.DATA_DIR, cfg.EMBEDDED_PG_PORT, log);
     databaseUrl = embedded.url;
-    workerEnv.DATABASE_URL = databaseUrl;
+    serviceEnv.DATABASE_URL = databaseUrl;
   }
   steps.postgres = Math.round(performance.now());
-  await migrate(databaseUrl, log);
-  steps.migrations = Math.round(performance.now());
-  await buildWeb(cfg.DATA_DIR);
-  steps.page = Math.round(performance.now());
-  if (cfg.HTTPS_PORT !== null && !cfg.TLS_CERT) {
-    const files = await ensureDevCertificate(cfg.DATA_DIR, log);
-    workerEnv.TLS_CERT = files.cert;
-    workerEnv.TLS_KEY = files.key;
-  }
-  if (cfg.JWT_ALGORITHM === 'HS256' && !cfg.JWT_SECRET) {
-    workerEnv.JWT_SECRET = await ensureDevJwtSecret(cfg.DATA_DIR, log);
-  }
-  steps.secrets = Math.round(performance.now());
-  log.info({ steps }, single ? 'start-up steps done; serving' : 'start-up steps done; forking the workers');
-  const miner = createMiner(cfg, log);
+  prepare.child.send({ type: PREPARE_RUN, databaseUrl });
+  const done = await prepare.next<{ env: Record<string, string>; steps: Record<string, number> }>(
+    PREPARE_DONE,
+  );
+  Object.assign(serviceEnv, done.env);
+  steps.prepared = Math.round(performance.now());
+  log.info(
+    { steps, helper: done.steps },
+    single ? 'start-up steps done; serving' : 'start-up steps done; forking the workers',
+  );
+
+  // The miner's supervisor and its recorder (and with it pg) only on a host that runs a miner.
+  const rig = minerConfigured(cfg) ? await import('./modules/rig/primary.ts') : undefined;
+  const miner = await rig?.createMiner(cfg, log);
   const recorderDb = miner
-    ? openDatabase(cfg, { connectionString: databaseUrl, max: 2, applicationName: 'ferrite-recorder' }, log)
+    ? (await import('./db/pool.ts')).openDatabase(
+        cfg,
+        { connectionString: databaseUrl, max: 2, applicationName: 'ferrite-recorder' },
+        log,
+      )
     : undefined;
-  const recorder = recorderDb
-    ? new RigRecorder(recorderDb, cfg, log.child({ component: 'recorder' }))
-    : undefined;
+  const recorder =
+    rig && recorderDb
+      ? new rig.RigRecorder(recorderDb, cfg, log.child({ component: 'recorder' }))
+      : undefined;
+  if (miner) recorder?.attach(miner);
   const beforeStop = async () => {
     await miner?.stop();
     await recorder?.close();
     await recorderDb?.close();
   };
-  if (miner) recorder?.attach(miner);
   if (single) {
-    // Loaded here, not above: the cluster's primary never loads the app.
     const { runSingle } = await import('./single.ts');
     primary = await runSingle({
-      // What the workers would get in their environment, the app gets in its configuration.
-      config: parseConfig({ ...process.env, DATABASE_URL: databaseUrl, ...workerEnv }),
+      // What the workers are handed, the app gets here.
+      config: Object.freeze({ ...cfg, ...serviceEnv }),
       log,
       connectSupervisor: (ends) => {
-        if (miner) connectMiner(miner, ends);
+        if (miner) rig?.connectMiner(miner, ends);
       },
       beforeStop,
       onStopped: stopEmbedded,
     });
   } else {
     const { Primary } = await import('./primary.ts');
-    if (miner) connectMiner(miner, clusterEnds());
-    const cluster = new Primary({ config: cfg, log, workerEnv, onStopped: stopEmbedded, beforeStop });
+    if (miner) rig?.connectMiner(miner, clusterEnds());
+    const cluster = new Primary({
+      config: cfg,
+      log,
+      workerEnv: { ...serviceEnv, [HANDED_CONFIG]: handOn(cfg, serviceEnv) },
+      onStopped: stopEmbedded,
+      beforeStop,
+    });
     primary = cluster;
     await cluster.start();
   }
   if (miner && cfg.MINER_AUTOSTART) miner.start();
 } catch (err) {
-  log.fatal({ err }, 'start-up failed');
-  await stopEmbedded().catch(() => undefined);
-  process.exit(1);
+  const code = (err as { exitCode?: number }).exitCode;
+  if (code === undefined) log?.fatal({ err }, 'start-up failed');
+  if (!exiting) exitNow(code === 78 ? 78 : 1);
 }

@@ -1,11 +1,12 @@
 // A cluster worker: the serving side (src/serve.ts) under the primary's supervision.
 import cluster from 'node:cluster';
-import { config, poolSize } from './config.ts';
+import { poolSize } from './config/derived.ts';
+import { handedConfig } from './config/handed.ts';
 import { processChannel, WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import { createLogger } from './log.ts';
 import { createServing } from './serve.ts';
 
-const cfg = config();
+const cfg = handedConfig();
 const workerId = String(cluster.worker?.id ?? 0);
 process.title = `ferrite-worker-${workerId}`;
 const log = createLogger(cfg.LOG_LEVEL, { role: 'worker', worker: workerId });
@@ -38,13 +39,12 @@ const serving = createServing({
 let shuttingDown: Promise<void> | undefined;
 function shutdown(reason: string): Promise<void> {
   shuttingDown ??= (async () => {
-    log.info({ reason }, 'worker draining');
     // Whatever happens below, the worker is gone by the deadline.
     setTimeout(() => {
       log.error('shutdown deadline passed; exiting');
       process.exit(1);
     }, cfg.SHUTDOWN_TIMEOUT_MS).unref();
-    await serving.shutdown(Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
     log.info('worker stopped');
     process.exit(0);
   })();

@@ -12,6 +12,7 @@ import { createLogger } from '../src/log.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
 import { type RequestInit as ClientInit, H1Client, h2once, type Reply } from './helpers/clients.ts';
 import {
+  clusterOnly,
   type Env,
   killOnExit,
   type RunningCluster,
@@ -845,34 +846,38 @@ describe('auth on one cluster (cheap argon2 parameters)', () => {
       assertProblem(await api.login(email, password), 429, 'TOO_MANY_REQUESTS');
     });
 
-    it('when both workers are killed after the limit is reached, then their replacements still answer 429', async () => {
-      const email = uniqueEmail('limit-restart');
-      const password = newPassword();
-      await api.register(email, password);
-      for (let i = 0; i < LIMIT; i++)
-        assertProblem(await api.login(email, newPassword()), 401, 'UNAUTHORIZED');
-      assertProblem(await api.login(email, password), 429, 'TOO_MANY_REQUESTS');
+    it(
+      'when both workers are killed after the limit is reached, then their replacements still answer 429',
+      clusterOnly,
+      async () => {
+        const email = uniqueEmail('limit-restart');
+        const password = newPassword();
+        await api.register(email, password);
+        for (let i = 0; i < LIMIT; i++)
+          assertProblem(await api.login(email, newPassword()), 401, 'UNAUTHORIZED');
+        assertProblem(await api.login(email, password), 429, 'TOO_MANY_REQUESTS');
 
-      const old = cluster.workerPids();
-      assert.equal(old.length, 2);
-      for (const pid of old) process.kill(pid, 'SIGKILL');
-      const fresh = await until('two replacement workers', () => {
-        const pids = cluster.workerPids();
-        return pids.length === 2 && pids.every((p) => !old.includes(p)) ? pids : undefined;
-      });
-      for (const pid of fresh) {
-        await cluster.waitForLog((l) => l.msg === 'worker ready' && l.pid === pid, 20_000);
-      }
-      // The old keep-alive connections died with the workers.
-      h1 = new H1Client();
+        const old = cluster.workerPids();
+        assert.equal(old.length, 2);
+        for (const pid of old) process.kill(pid, 'SIGKILL');
+        const fresh = await until('two replacement workers', () => {
+          const pids = cluster.workerPids();
+          return pids.length === 2 && pids.every((p) => !old.includes(p)) ? pids : undefined;
+        });
+        for (const pid of fresh) {
+          await cluster.waitForLog((l) => l.msg === 'worker ready' && l.pid === pid, 20_000);
+        }
+        // The old keep-alive connections died with the workers.
+        h1 = new H1Client();
 
-      const res = await api.login(email, password);
-      assertProblem(res, 429, 'TOO_MANY_REQUESTS');
-      assertRetryAfter(res, WINDOW);
-      // The replacements do serve logins: another account is not limited.
-      const other = await session('after-restart');
-      assert.equal((await api.me(other.accessToken)).status, 200);
-    });
+        const res = await api.login(email, password);
+        assertProblem(res, 429, 'TOO_MANY_REQUESTS');
+        assertRetryAfter(res, WINDOW);
+        // The replacements do serve logins: another account is not limited.
+        const other = await session('after-restart');
+        assert.equal((await api.me(other.accessToken)).status, 200);
+      },
+    );
   });
 
   it('never writes a password, token, password hash or the signing secret to the log', async () => {

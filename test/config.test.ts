@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { HANDED_CONFIG, handedConfig, handOn } from '../src/config/handed.ts';
 import { parseSimMinerConfig } from '../src/config/sim-miner.ts';
 import { ConfigError, parseConfig, poolSize } from '../src/config.ts';
 import { SIM_MINER } from '../src/modules/rig/primary.ts';
@@ -31,6 +32,20 @@ describe('configuration', () => {
     for (const key of ['WORKERS', 'HTTP_PORT', 'LOG_LEVEL', 'DATABASE_URL']) {
       assert.match(stderr, new RegExp(`${key}:`), `stderr names ${key}: ${stderr}`);
     }
+  });
+
+  it('hands the parsed configuration to the serving side unchanged, with what start-up added', () => {
+    // Every kind of value the schema produces: defaults, lists, null ports, gateway routes.
+    const cfg = parseConfig({
+      HTTPS_PORT: 'off',
+      WS_ALLOWED_ORIGINS: 'https://a.example,https://b.example',
+      GATEWAY_ROUTES: '/v1/x=task:http://127.0.0.1:9/x',
+      MINER_ARGS: '--a --b',
+    });
+    const handed = handedConfig({ [HANDED_CONFIG]: handOn(cfg, { DATABASE_URL: 'postgres://u@h/db' }) });
+    assert.deepEqual(handed, { ...cfg, DATABASE_URL: 'postgres://u@h/db' });
+    assert.ok(Object.isFrozen(handed) && Object.isFrozen(handed.WS_ALLOWED_ORIGINS));
+    assert.throws(() => handedConfig({}), /FERRITE_CONFIG is unset/);
   });
 
   it('applies defaults and freezes the result', () => {

@@ -48,9 +48,12 @@ describe('nodejs_eventloop_lag_*', () => {
   });
 
   it("samples the primary's loop as the workers' are: lag, not prom-client's 10 ms interval", async () => {
-    const { render } = createClusterMetrics(() => []);
+    const { render } = createClusterMetrics(
+      () => [],
+      () => new Map(),
+    );
     await sleep(1200);
-    const text = await render();
+    const { body: text } = await render();
     const p50 = Number(/^nodejs_eventloop_lag_p50_seconds\{worker="primary"\} (\S+)$/m.exec(text)?.[1]);
     // prom-client's own monitor fires every 10 ms and reports that interval as lag: an idle
     // primary read >= 0.010 s and woke a hundred times a second to say so.

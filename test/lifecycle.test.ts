@@ -3,7 +3,7 @@ import net from 'node:net';
 import { describe, it } from 'node:test';
 import { alive } from '../src/db/embedded.ts';
 import { type H1Client, H2Client, type Reply } from './helpers/clients.ts';
-import { killOnExit, type RunningCluster, startCluster, useCluster } from './helpers/cluster.ts';
+import { clusterOnly, killOnExit, type RunningCluster, startCluster, useCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
@@ -42,7 +42,7 @@ async function openSlowRequest(port: number) {
   return { finish: () => socket.write(body.slice(10)), closed, socket };
 }
 
-describe('worker supervision', () => {
+describe('worker supervision', clusterOnly, () => {
   const service = useCluster({}, () => {
     ({ cluster, h1 } = service);
   });
@@ -198,7 +198,7 @@ describe('shutdown', () => {
     await until('workers to be gone', () => (workers.every((p) => !alive(p)) ? true : undefined));
   });
 
-  it('gives up with a non-zero exit when workers crash in a loop', async () => {
+  it('gives up with a non-zero exit when workers crash in a loop', clusterOnly, async () => {
     const cluster = await startCluster({
       workers: 1,
       env: { DATABASE_URL: db.url, CRASH_LOOP_MAX: '3', CRASH_LOOP_WINDOW_MS: '60000' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { bearer, H1Client, h2once } from './helpers/clients.ts';
-import { type RunningCluster, useCluster } from './helpers/cluster.ts';
+import { clusterOnly, type RunningCluster, useCluster } from './helpers/cluster.ts';
 import { GeminiStub } from './helpers/gemini-stub.ts';
 import { openapiChecker } from './helpers/openapi.ts';
 import { until } from './helpers/until.ts';
@@ -238,7 +238,7 @@ describe('a workflow run', () => {
 });
 
 describe('POST /api/workflow/runs/:id/cancel', () => {
-  it('from another worker aborts the running step and cancels the pending ones', async () => {
+  it('from another worker aborts the running step and cancels the pending ones', clusterOnly, async () => {
     const { u, projectId } = await WorkflowUser.withProject(h1, cluster.http);
     const [here, there] = await pinnedToTwoWorkers();
     try {

@@ -25,6 +25,16 @@ function ticks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
+/**
+ * Proportional set size: private pages plus each shared page divided among the processes that
+ * map it. node's own binary (~50 MB resident) is shared by a primary and its workers; RSS counts
+ * it once per process, PSS once in all, so the sum of PSS is what the cluster costs the host.
+ */
+export function pssBytes(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
 export function rssBytes(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
 }

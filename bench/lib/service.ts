@@ -68,7 +68,7 @@ export async function startService(
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-bench-'));
   const log = openSync(logFile, 'w');
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.js')], {
     cwd: ROOT,
     env: {
       ...process.env,

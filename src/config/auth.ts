@@ -1,20 +1,8 @@
 import { z } from 'zod';
 import { bool, int, listOf, optionalString } from './parsers.ts';
+import { SCOPES } from './scopes.ts';
 
-/** Every scope a token can carry; `admin` implies all others. */
-export const SCOPES = [
-  'admin',
-  'miner:read',
-  'miner:control',
-  'node:rpc',
-  'task:read',
-  'task:write',
-  'trade:read',
-  'trade:write',
-  'projects:read',
-  'projects:write',
-] as const;
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope } from './scopes.ts';
 
 export const authKeys = {
   JWT_ALGORITHM: z

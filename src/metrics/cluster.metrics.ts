@@ -1,10 +1,7 @@
 import type { Worker } from 'node:cluster';
-import type http from 'node:http';
 import client, { AggregatorRegistry, type Registry } from 'prom-client';
 import { METRICS_REQUEST, METRICS_RESPONSE } from '../ipc.ts';
-import type { Logger } from '../log.ts';
 import { collectDefaultMetrics } from './event-loop.ts';
-import { serveMetrics } from './server.ts';
 
 const SCRAPE_TIMEOUT_MS = 2000;
 
@@ -13,19 +10,24 @@ type metric = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 /**
  * The primary's side of /metrics: its own series (restarts, workers) plus every worker's,
  * collected over IPC and merged with prom-client's aggregator. A worker that does not answer
- * in time is left out of that scrape rather than failing it.
+ * in time is left out of that scrape rather than failing it. The primary loads this (and
+ * prom-client) on the first scrape, not before: an unscraped primary stays small.
  */
-export function createClusterMetrics(workers: () => Worker[]) {
+export function createClusterMetrics(workers: () => Worker[], restarts: () => ReadonlyMap<string, number>) {
   const registry = new client.Registry();
   registry.setDefaultLabels({ worker: 'primary' });
   // As the workers do: prom-client's own event-loop monitor samples every 10 ms, which was most
   // of an idle primary's CPU (0.52 % of a core over 60 s, `npm run bench -- footprint`).
   collectDefaultMetrics(registry, 100);
-  const restarts = new client.Counter({
+  new client.Counter({
     name: 'ferrite_worker_restarts_total',
     help: 'Workers started to replace one that exited, by reason',
     labelNames: ['reason'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of restarts()) this.inc({ reason }, count);
+    },
   });
   new client.Gauge({
     name: 'ferrite_workers',
@@ -61,16 +63,13 @@ export function createClusterMetrics(workers: () => Worker[]) {
     });
   }
 
-  async function render(): Promise<string> {
+  async function render(): Promise<{ body: string; contentType: string }> {
     const live = workers().filter((w) => w.isConnected());
     const perWorker = await Promise.all(live.map(scrapeWorker));
     const own = await registry.getMetricsAsJSON();
-    return AggregatorRegistry.aggregate([own, ...perWorker]).metrics();
+    const body = await AggregatorRegistry.aggregate([own, ...perWorker]).metrics();
+    return { body, contentType: registry.contentType };
   }
 
-  function serve(host: string, port: number, log: Logger): Promise<http.Server> {
-    return serveMetrics(host, port, render, registry.contentType, log);
-  }
-
-  return { restarts, render, serve };
+  return { render };
 }

@@ -8,8 +8,7 @@ import type { Logger } from '../log.ts';
 export function serveMetrics(
   host: string,
   port: number,
-  render: () => Promise<string>,
-  contentType: string,
+  render: () => Promise<{ body: string; contentType: string }>,
   log: Logger,
 ): Promise<http.Server> {
   const server = http.createServer((req, res) => {
@@ -18,7 +17,7 @@ export function serveMetrics(
       return;
     }
     render()
-      .then((body) => res.writeHead(200, { 'content-type': contentType }).end(body))
+      .then(({ body, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(body))
       .catch((err) => {
         log.error({ err }, 'metrics scrape failed');
         res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n');

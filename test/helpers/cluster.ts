@@ -11,12 +11,27 @@ import { H1Client } from './clients.ts';
 import { createTestDatabase, releasePostgresServer, type TestDatabase } from './database.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const MAIN = path.join(ROOT, 'src/main.ts');
+export const MAIN = path.join(ROOT, 'src/main.js');
 
 /** Runs the bundled simulated miner as the host's miner. */
 export const SIM_MINER_ENV = { MINER_CMD: process.execPath, MINER_ARGS: SIM_MINER };
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * The process model this run of the suite starts the service in: `npm test` runs a subset of it
+ * a second time with TEST_PROCESS_MODEL=single (test/run.ts).
+ */
+export const PROCESS_MODEL = process.env.TEST_PROCESS_MODEL === 'single' ? 'single' : 'cluster';
+
+/** The `worker` a serving process reports (health, logs, metrics labels) in this model. */
+export const WORKER_ID = PROCESS_MODEL === 'single' ? /^single$/ : /^\d+$/;
+export const WORKER_LABEL = PROCESS_MODEL === 'single' ? 'single' : '\\d+';
+
+/** Options of a test or suite about the cluster itself (workers, respawn, rolling restarts). */
+export const clusterOnly = {
+  skip: PROCESS_MODEL === 'single' ? 'about the cluster; PROCESS_MODEL=single has no workers' : false,
+} as const;
 
 export interface LogLine {
   level: string;
@@ -63,7 +78,7 @@ function processTable(): Map<number, [number, string]> {
 }
 
 /**
- * Runs the real service (`node src/main.ts`) on ports the OS chooses and a fresh DATA_DIR, and
+ * Runs the real service (`node src/main.js`) on ports the OS chooses and a fresh DATA_DIR, and
  * resolves once it logs "ferrite ready" with the ports it bound.
  */
 export async function startCluster(opts: StartOptions = {}): Promise<RunningCluster> {
@@ -75,6 +90,9 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     WORKERS: String(opts.workers ?? 2),
+    // `npm test` runs a subset of the suite a second time in the single-process model; a test
+    // about the cluster itself names PROCESS_MODEL in its own env.
+    PROCESS_MODEL,
     HTTP_PORT: 'any',
     HTTPS_PORT: 'any',
     METRICS_PORT: 'any',
@@ -196,7 +214,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
   };
   const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
   Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
-  cluster.ca = await readFile(path.join(dataDir, 'tls/dev-cert.pem'));
+  cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
   return cluster;
 }
 

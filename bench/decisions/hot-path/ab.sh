@@ -35,7 +35,7 @@ start() { # dir port extra-env
   (cd "$dir" && env DATABASE_URL="$DB" NODE_ENV=production JWT_SECRET=$SECRET WORKERS=1 HOST=127.0.0.1 \
     HTTP_PORT="$port" HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$data" LOG_LEVEL="${LOG_LEVEL:-info}" \
     MINER_CMD="$(command -v node)" MINER_ARGS="$sim" $extra \
-    node "${preload[@]}" src/main.ts > "$data/service.log" 2>&1) &
+    node "${preload[@]}" src/main.js > "$data/service.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/health" && return; sleep 0.1; done
   echo "the service in $dir ($extra) did not start: $data/service.log" >&2

@@ -2,7 +2,7 @@
 // environment, the service's own source is edited as it loads, so that one piece of per-request
 // work is gone and everything else is as shipped. Nothing in src/ knows about it.
 //
-//   node --import ./bench/decisions/hot-path/ablate.ts src/main.ts
+//   node --import ./bench/decisions/hot-path/ablate.ts src/main.js
 //
 // Each edit names the text it replaces; when the source no longer holds that text, the service
 // refuses to start (an ablation that silently removed nothing would measure nothing).

@@ -5,7 +5,7 @@ label=$1; shift
 cd "$(dirname "$0")/../../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 rm -rf /tmp/fdata-ab
-env DATABASE_URL=postgres://postgres@127.0.0.1:5432/test NODE_ENV=production JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH WORKERS=1 HTTP_PORT=18080 HTTPS_PORT=0 METRICS_PORT=0 DATA_DIR=/tmp/fdata-ab "$@" node src/main.ts > /tmp/ab-$label.log 2>&1 &
+env DATABASE_URL=postgres://postgres@127.0.0.1:5432/test NODE_ENV=production JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH WORKERS=1 HTTP_PORT=18080 HTTPS_PORT=0 METRICS_PORT=0 DATA_DIR=/tmp/fdata-ab "$@" node src/main.js > /tmp/ab-$label.log 2>&1 &
 for i in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18080/api/health && break; sleep 0.2; done
 U=${URL:-http://127.0.0.1:18080/api/health}
 wrk -t1 -c64 -d2s $U -H "authorization: Bearer ${TOKEN:-x}" > /dev/null

@@ -16,7 +16,7 @@ ABLATE=$P DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} 
   JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH WORKERS=1 HOST=127.0.0.1 HTTP_PORT=$PORT \
   HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$D" LOG_LEVEL="${LOG_LEVEL:-info}" \
   MINER_CMD="$(command -v node)" MINER_ARGS=src/modules/rig/sim-miner.ts \
-  node --trace-gc "${pre[@]}" src/main.ts > "$D/log" 2>&1 &
+  node --trace-gc "${pre[@]}" src/main.js > "$D/log" 2>&1 &
 primary=$!
 trap 'kill -TERM $primary 2> /dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/health" && break; sleep 0.1; done

@@ -15,7 +15,7 @@ PF=$(free_port); PE=$(free_port)
 WORKERS=1 DATABASE_URL="$DB" NODE_ENV=production JWT_SECRET=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH \
   HOST=127.0.0.1 HTTP_PORT=$PF HTTPS_PORT=off METRICS_PORT=0 DATA_DIR="$D" LOG_LEVEL="${LOG_LEVEL:-info}" \
   MINER_CMD="$(command -v node)" MINER_ARGS=src/modules/rig/sim-miner.ts \
-  node --import ./$H/cpu-probe.mjs src/main.ts > "$D/ferrite.log" 2>&1 &
+  node --import ./$H/cpu-probe.mjs src/main.js > "$D/ferrite.log" 2>&1 &
 FP=$!
 PORT=$PE WORKERS=1 node --import ./$H/cpu-probe.mjs bench/peers/express.ts > "$D/express.log" 2>&1 &
 EP=$!

@@ -1,4 +1,5 @@
-import { type Config, SCOPES } from '../../config.ts';
+import { SCOPES } from '../../config/scopes.ts';
+import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { Argon2Busy, type Argon2Params, hashPassword as argon2Hash } from '../../native/argon2.ts';

@@ -1,4 +1,5 @@
-import { type Config, minerConfigured } from '../../config.ts';
+import { minerConfigured } from '../../config/derived.ts';
+import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import type { TokenVerifier } from '../../http/auth.ts';
 import type { StreamQuota } from '../../http/stream-quota.ts';
