@@ -1,4 +1,5 @@
-// `npm run reload`: zero-downtime rolling restart of a running ferrite (SIGHUP to its primary).
+// `npm run reload`: SIGHUP to a running ferrite: a zero-downtime rolling restart of the cluster's
+// workers, or in PROCESS_MODEL=single a fresh read of the TLS certificate.
 import { parseConfig } from '../config.ts';
 import { pidFilePath, readPidFile } from '../pidfile.ts';
 
@@ -14,4 +15,8 @@ try {
   process.stderr.write(`could not signal ferrite primary ${pid}: ${(err as Error).message}\n`);
   process.exit(1);
 }
-process.stdout.write(`rolling restart requested from ferrite primary ${pid}\n`);
+process.stdout.write(
+  cfg.PROCESS_MODEL === 'single'
+    ? `certificate reload requested from ferrite ${pid} (single process)\n`
+    : `rolling restart requested from ferrite primary ${pid}\n`,
+);

@@ -18,7 +18,7 @@ export const processKeys = {
     .enum(['cluster', 'single'])
     .default('cluster')
     .describe(
-      '`cluster`: a primary forks `WORKERS` worker processes and supervises them (crash respawn, rolling `SIGHUP` restart); `single`: everything in one process, for small hosts such as a rig (about a third of the memory; no respawn: the process manager restarts it, and `SIGHUP` reloads only the TLS certificate)',
+      '`cluster`: a primary forks `WORKERS` worker processes and supervises them (crash respawn, rolling `SIGHUP` restart); `single`: everything in one process, for small hosts such as a rig (less than half the memory of a two-worker cluster; no respawn: the process manager restarts it, and `SIGHUP` reloads only the TLS certificate)',
     ),
   WORKERS: int(availableParallelism(), 1, 256)
     .meta({ defaultText: 'available parallelism' })
