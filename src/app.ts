@@ -10,7 +10,7 @@ import { bearerToken, hasScopes } from './http/auth.ts';
 import { openapiDocument } from './http/openapi.ts';
 import { errorHandler, notFound } from './http/problem.ts';
 import type { RouteSpec } from './http/route-spec.ts';
-import { mountRoutes } from './http/routes.ts';
+import { answerOtherMethods, mountRoutes, servedPaths } from './http/routes.ts';
 import { apiHeaders, staticHeaders } from './http/static-headers.ts';
 import { StreamQuota } from './http/stream-quota.ts';
 import type { Channel } from './ipc.ts';
@@ -141,6 +141,9 @@ export function createApp(deps: AppDeps): {
   ];
   const contract = JSON.stringify(openapiDocument(specs, deps.version));
 
+  // 405 and OPTIONS for the paths the routes serve (filled in below, once every route is known).
+  const otherMethods = express.Router();
+  app.use((req, res, next) => (req.method === 'OPTIONS' ? otherMethods(req, res, next) : next()));
   // Straight on the app, not on a router of their own: every router a request passes through
   // is another dispatch loop with its closures (issue 12's allocation profile).
   mountRoutes(app, specs, parseBody);
@@ -154,11 +157,19 @@ export function createApp(deps: AppDeps): {
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
     }),
   );
-  mountDashboard(app, config.DATA_DIR, log, pageHeaders);
+  const page = mountDashboard(app, config.DATA_DIR, log, pageHeaders);
 
-  // What no ferrite route served goes to the legacy service. Without one, ferrite is the end of
-  // the line: the body is still read (400/413 for a bad one) before the 404.
+  // What no ferrite route served goes to the legacy service, whatever the method: the old
+  // service may serve a method on a path where ferrite serves others. Without one, ferrite is
+  // the end of the line: the body is still read (400/413 for a bad one), then a path some route
+  // serves answers 405 (204 to OPTIONS) with Allow, any other 404.
   app.use(gateway.legacy ?? parseBody);
+  answerOtherMethods(otherMethods, [
+    ...servedPaths(specs),
+    { method: 'get', path: '/api/openapi.json' },
+    ...page,
+  ]);
+  app.use(otherMethods);
   app.use(notFound);
   app.use(errorHandler(config.EXPOSE_ERRORS));
   return {

@@ -349,6 +349,15 @@ describe('strangler passthrough to LEGACY_UPSTREAM_URL', () => {
     assert.equal((await h1.request(`${cluster.http}/old/page.html`)).headers['x-served-by'], 'legacy');
   });
 
+  it('sends a method ferrite does not serve on one of its paths to the legacy service, not a 405', async () => {
+    // The old service may still serve DELETE where ferrite serves only GET: the route is the
+    // method and the path, and what ferrite does not serve is the legacy's.
+    const res = await h1.request(`${cluster.http}/api/health`, { method: 'DELETE' });
+    assert.equal(res.status, 200, res.text());
+    assert.equal(res.headers['x-served-by'], 'legacy');
+    assert.equal(res.json<Echoed>().method, 'DELETE');
+  });
+
   it("keeps ferrite's own routes, and their body parsing, for ferrite", async () => {
     const before = legacy.received.length;
     const health = await h1.request(`${cluster.http}/api/health`);

@@ -91,6 +91,32 @@ for (const [name, make] of Object.entries(protocols)) {
       assert.equal(head.headers['x-content-type-options'], 'nosniff');
     });
 
+    it('answers another method on a known path with 405 and Allow, and OPTIONS with 204 and Allow', async () => {
+      const send = make();
+      const wrong = await send('/api/health', { method: 'DELETE' });
+      assertProblem(wrong, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(wrong.headers.allow, 'GET, HEAD, OPTIONS');
+      // The path as the routes match it: any case, a trailing slash, a parameter.
+      assertProblem(await send('/API/Health/', { method: 'PUT' }), 405, 'METHOD_NOT_ALLOWED');
+      const project = await send('/api/projects/0b8e3f0e-7a51-4d8b-9a55-1c1c1c1c1c1c', { method: 'POST' });
+      assertProblem(project, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(project.headers.allow, 'DELETE, GET, HEAD, OPTIONS, PATCH');
+      // A POST-only route: HEAD is another method there, and its 405 has no body.
+      const head = await send('/api/auth/login', { method: 'HEAD' });
+      assert.equal(head.status, 405);
+      assert.equal(head.headers.allow, 'OPTIONS, POST');
+      assert.equal(head.body.length, 0);
+
+      const options = await send('/api/workflow/runs/some-id', { method: 'OPTIONS' });
+      assert.equal(options.status, 204, options.text());
+      assert.equal(options.headers.allow, 'GET, HEAD, OPTIONS');
+      assert.equal(options.body.length, 0);
+      assert.equal((await send('/', { method: 'OPTIONS' })).headers.allow, 'GET, HEAD, OPTIONS');
+      // A path no route serves stays a 404, whatever the method.
+      assertProblem(await send('/api/nope', { method: 'OPTIONS' }), 404, 'NOT_FOUND');
+      assertProblem(await send('/api/nope', { method: 'DELETE' }), 404, 'NOT_FOUND');
+    });
+
     it('answers malformed JSON with 400 problem+json', async () => {
       const res = await make()('/api/health', {
         method: 'POST',

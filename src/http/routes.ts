@@ -1,4 +1,5 @@
 import express, { type IRouter, type RequestHandler, type Router } from 'express';
+import { AppError } from '../errors.ts';
 import type { RouteSpec } from './route-spec.ts';
 import { compileValidator } from './validation.ts';
 
@@ -81,4 +82,44 @@ function mountOne(router: IRouter, spec: RouteSpec, path: string): void {
   const handler = spec.handler as RequestHandler;
   const join = spec.wildcard ? [joinWildcard(spec.wildcard)] : [];
   router[spec.method](path, ...join, ...(spec.before ?? []), validate, handler);
+}
+
+/** A method and a path as express matches it (`/a/:id`), for `answerOtherMethods`. */
+export interface ServedPath {
+  method: string;
+  path: string;
+}
+
+/** The express paths and methods of route specs. */
+export function servedPaths(specs: readonly RouteSpec[]): ServedPath[] {
+  return specs.map((s) => ({ method: s.method, path: expressPath(s.path, s.wildcard) }));
+}
+
+/**
+ * For a path some route serves, the methods none serves: `OPTIONS` answers 204 and any other
+ * 405 problem+json, both with `Allow` (RFC 9110 §9.3.7, §15.5.6), on `router`, which the app
+ * mounts after every route and before the 404 (only a request no route took reaches it), and
+ * for OPTIONS before the routes as well: a group's router would otherwise answer OPTIONS itself
+ * with express's own 200. express's matcher decides what "the path" is, as for the routes (any
+ * case, a trailing slash).
+ */
+export function answerOtherMethods(router: IRouter, served: readonly ServedPath[]): void {
+  const byPath = new Map<string, Set<string>>();
+  for (const { method, path } of served) {
+    const methods = byPath.get(path) ?? new Set(['OPTIONS']);
+    methods.add(method.toUpperCase());
+    if (method === 'get') methods.add('HEAD');
+    byPath.set(path, methods);
+  }
+  for (const [path, methods] of byPath) {
+    const allow = [...methods].sort().join(', ');
+    router.all(path, (req, res, next) => {
+      res.setHeader('Allow', allow);
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+      next(new AppError('METHOD_NOT_ALLOWED', { detail: `${req.method} is not one of ${allow} here.` }));
+    });
+  }
 }

@@ -7,13 +7,13 @@ export { buildWeb } from './web.build.ts';
 
 /**
  * The web module's door: the dashboard page at `/` with its assets, as `buildWeb` left them
- * under `dataDir` (the primary builds the page once at start).
+ * under `dataDir` (the start-up helper builds the page once); returns the paths it serves.
  */
 export function mountDashboard(
   router: IRouter,
   dataDir: string,
   log: Logger,
   pageHeaders: RequestHandler,
-): void {
-  mountWeb(router, webDir(dataDir), log, pageHeaders);
+): { method: 'get'; path: string }[] {
+  return mountWeb(router, webDir(dataDir), log, pageHeaders);
 }

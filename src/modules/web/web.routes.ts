@@ -42,7 +42,12 @@ function load(dir: string): Map<string, Asset> {
  * immutable caching, index.html revalidated every time, each in the precompressed encoding the
  * client accepts (so the compression middleware leaves them alone).
  */
-export function mountWeb(router: IRouter, dir: string, log: Logger, pageHeaders: RequestHandler): void {
+export function mountWeb(
+  router: IRouter,
+  dir: string,
+  log: Logger,
+  pageHeaders: RequestHandler,
+): { method: 'get'; path: string }[] {
   const assets = existsSync(dir) ? load(dir) : new Map<string, Asset>();
   if (!assets.has('index.html')) log.warn({ dir }, 'dashboard page not built; / answers 404');
 
@@ -71,4 +76,8 @@ export function mountWeb(router: IRouter, dir: string, log: Logger, pageHeaders:
   router.get('/assets/:name', pageHeaders, (req, res) =>
     send(req, res, String(req.params.name), 'public, max-age=31536000, immutable'),
   );
+  return [
+    { method: 'get', path: '/' },
+    { method: 'get', path: '/assets/:name' },
+  ];
 }
