@@ -57,6 +57,11 @@ function install(res: Target): boolean {
   return true;
 }
 
+/** Leaves `res` as it is written: the legacy passthrough relays another service's bytes. */
+export function leaveUncompressed(res: Response): void {
+  (res as Target)[DECIDED] = true;
+}
+
 /** Compresses `app`'s responses with these options (the package's, filter and threshold included). */
 export function enableCompression(app: Express, options: { threshold: number; filter: Filter }): void {
   compressors.set(app, {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.ts';
+import { leaveUncompressed } from '../../http/compression.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
 import type { Permit } from './gateway.breaker.ts';
 import { copyResponseHeaders, hasBody } from './gateway.headers.ts';
@@ -126,7 +127,8 @@ export async function proxy(
   req: Request,
   res: Response,
   up: Upstream,
-  target: { path: string; headers: string[] },
+  /** `faithful`: relay the answer exactly (the legacy passthrough); else as ferrite's own. */
+  target: { path: string; headers: string[]; faithful?: boolean },
   policy: RetryPolicy,
   metrics: WorkerMetrics,
 ): Promise<void> {
@@ -207,11 +209,11 @@ export async function proxy(
           metrics.upstreamRetry(up.name, `status_${status}`);
           continue;
         }
-        const outcome = await send(res, response, signal);
+        const outcome = await send(res, response, signal, target.faithful === true);
         observe(statusClass(status), outcome === 'success' ? 'upstream_error' : outcome, started);
         return;
       }
-      const outcome = await send(res, response, signal);
+      const outcome = await send(res, response, signal, target.faithful === true);
       observe(
         statusClass(status),
         outcome === 'success' && status >= 500 ? 'upstream_error' : outcome,
@@ -233,8 +235,19 @@ export async function proxy(
   }
 }
 
-function send(res: Response, response: Dispatcher.ResponseData, signal: AbortSignal): Promise<Outcome> {
+function send(
+  res: Response,
+  response: Dispatcher.ResponseData,
+  signal: AbortSignal,
+  faithful: boolean,
+): Promise<Outcome> {
   res.statusCode = response.statusCode;
+  if (faithful) {
+    // The upstream's answer as it sent it: none of ferrite's own headers (security headers for
+    // its JSON, no-store for credentialed requests) but the request id, and no compression.
+    for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
+    leaveUncompressed(res);
+  }
   copyResponseHeaders(response.headers, res);
   return relay(response.body, res, signal);
 }

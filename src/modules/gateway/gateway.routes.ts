@@ -187,7 +187,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
       if (problem) refusePath(problem);
       // The legacy service authenticates its callers itself.
       const headers = upstreamRequestHeaders(req, { forwardAuthorization: true });
-      await proxy(req, res, legacy, { path: legacy.path(url), headers }, policy, metrics);
+      await proxy(req, res, legacy, { path: legacy.path(url), headers, faithful: true }, policy, metrics);
     });
 
   return {
