@@ -1,10 +1,12 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import compression from 'compression';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Config } from './config.ts';
 import type { Database } from './db/pool.ts';
 import { enableCompression } from './http/compression.ts';
-import { requestContext } from './http/context.ts';
+import { identify, requestContext } from './http/context.ts';
 import './http/json-response.ts';
 import { bearerToken, hasScopes } from './http/auth.ts';
 import { openapiDocument } from './http/openapi.ts';
@@ -42,6 +44,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): {
   app: Express;
   live: LiveUpdates;
+  /** The 'upgrade' handler: `/ws` is the rig's live feed; others go to the legacy service, if any. */
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Releases what the modules hold (event streams, their LISTEN subscriptions); called while draining. */
   close: () => Promise<void>;
 } {
@@ -130,6 +134,7 @@ export function createApp(deps: AppDeps): {
     // Runs executing here get most of the drain deadline to finish; the rest are recorded as failed.
     () => workflow.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)),
     () => rig.close(),
+    async () => gateway.closeTunnels(),
   ];
 
   const specs: RouteSpec[] = [
@@ -175,6 +180,18 @@ export function createApp(deps: AppDeps): {
   return {
     app,
     live: rig.live,
+    upgrade(req, socket, head) {
+      const legacy = gateway.legacyUpgrade;
+      if (!legacy || (req.url ?? '').split('?')[0] === '/ws') {
+        rig.live.upgrade(req, socket, head);
+        return;
+      }
+      // The request as express would see it (protocol, host, `trust proxy`), with its id and trace.
+      const request = Object.setPrototypeOf(req, app.request) as Request;
+      request.app = app;
+      identify(request);
+      legacy(request, socket, head);
+    },
     close: async () => {
       await Promise.all(closers.map((close) => close()));
     },

@@ -72,6 +72,7 @@ export function createServing({
   const {
     app,
     live,
+    upgrade,
     close: closeModules,
   } = createApp({
     config: cfg,
@@ -102,7 +103,7 @@ export function createServing({
     },
     log,
   );
-  servers.onUpgrade(live.upgrade);
+  servers.onUpgrade(upgrade);
   const listeners = servers;
 
   return {

@@ -105,6 +105,12 @@ export const gatewayKeys = {
   LEGACY_UPSTREAM_URL: upstreamUrl.describe(
     'the service ferrite replaces: whatever no ferrite route serves is proxied there as sent, instead of 404',
   ),
+  GATEWAY_TUNNEL_IDLE_TIMEOUT_MS: int(300_000, 1000).describe(
+    'a WebSocket (or other upgrade) tunnelled to the legacy service with no bytes either way for this long is closed',
+  ),
+  GATEWAY_TUNNELS_MAX: int(1000, 1, 1_000_000).describe(
+    'upgrades tunnelled to the legacy service open at once per worker; more are refused with 503',
+  ),
   SHADOW_UPSTREAM_URL: upstreamUrl.describe(
     'a service that gets a sample of GET requests too, for comparison; unset: no shadow traffic',
   ),

@@ -95,6 +95,14 @@ Object.defineProperty(express.request, 'log', {
   },
 });
 
+/** The request's id (a well-formed `X-Request-Id`, else a new one) and trace context. */
+export function identify(req: Request): void {
+  const incoming = req.headers['x-request-id'];
+  req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const tp = req.headers.traceparent;
+  req.trace = parseTraceparent(typeof tp === 'string' ? tp : undefined);
+}
+
 /**
  * First middleware: request id (accepted when well-formed, else generated, always echoed),
  * W3C trace context, a child logger, and one log line (the logger's bindings name the worker)
@@ -103,10 +111,7 @@ Object.defineProperty(express.request, 'log', {
 export function requestContext(log: Logger, metrics: WorkerMetrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = performance.now();
-    const incoming = req.headers['x-request-id'];
-    req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const tp = req.headers.traceparent;
-    req.trace = parseTraceparent(typeof tp === 'string' ? tp : undefined);
+    identify(req);
     (req as Request & LazyLog)._rootLog = log;
     res.setHeader('X-Request-Id', req.id);
     // An answer to a credentialed request is that user's data: no cache may keep it, unless the

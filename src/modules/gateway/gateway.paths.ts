@@ -35,6 +35,12 @@ function decodeSegment(segment: string): { value: string; problem?: string } {
   return { value, problem: 'is percent-encoded too many times' };
 }
 
+/** The path of a request target, without its query. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
 /** Reads `pathname` (without the query) the way a lenient upstream might. */
 export function canonicalPath(pathname: string): CanonicalPath {
   if (PLAIN.test(pathname) && !pathname.includes('//') && !/(^|\/)\.\.?(\/|$)/.test(pathname)) {

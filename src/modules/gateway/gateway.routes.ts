@@ -6,9 +6,10 @@ import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
 import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
 import { upstreamRequestHeaders } from './gateway.headers.ts';
-import { canonicalPath, underPrefix } from './gateway.paths.ts';
+import { canonicalPath, pathOf, underPrefix } from './gateway.paths.ts';
 import { proxy, type RetryPolicy } from './gateway.proxy.ts';
 import { createShadow } from './gateway.shadow.ts';
+import { createTunnel } from './gateway.tunnel.ts';
 import { Upstream, type UpstreamSettings } from './gateway.upstream.ts';
 
 export interface GatewayDeps {
@@ -44,11 +45,6 @@ function check(mw: RequestHandler, req: Request, res: Response): void {
   });
   if (failure) throw failure;
   if (!passed) throw new Error('an auth middleware neither passed nor failed');
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
 }
 
 function refusePath(problem: string): never {
@@ -108,6 +104,16 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
   // Longest prefix first, so a nested prefix wins over its parent.
   table.sort((a, b) => b.prefix.length - a.prefix.length);
   const legacy = config.LEGACY_UPSTREAM_URL ? upstream('legacy', config.LEGACY_UPSTREAM_URL) : undefined;
+  const tunnel = config.LEGACY_UPSTREAM_URL
+    ? createTunnel({
+        url: config.LEGACY_UPSTREAM_URL,
+        connectTimeoutMs: config.GATEWAY_CONNECT_TIMEOUT_MS,
+        headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+        idleTimeoutMs: config.GATEWAY_TUNNEL_IDLE_TIMEOUT_MS,
+        max: config.GATEWAY_TUNNELS_MAX,
+        log,
+      })
+    : undefined;
   const shadow = config.SHADOW_UPSTREAM_URL
     ? createShadow(
         {
@@ -193,6 +199,10 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
   return {
     routes,
     legacy: passthrough,
+    /** Upgrades (WebSocket) no ferrite route serves, tunnelled to the legacy service. */
+    legacyUpgrade: tunnel?.upgrade,
+    /** Ends the tunnels to the legacy service (a draining worker). */
+    closeTunnels: () => tunnel?.close(),
     shadow: shadow?.middleware,
     /** Breaker states for `/api/ready`; an open breaker does not make the worker unready. */
     readiness: (): Record<string, unknown> =>
