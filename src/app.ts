@@ -148,10 +148,9 @@ export function createApp(deps: AppDeps): {
 
   // 405 and OPTIONS for the paths the routes serve (filled in below, once every route is known).
   const otherMethods = express.Router();
-  app.use((req, res, next) => (req.method === 'OPTIONS' ? otherMethods(req, res, next) : next()));
   // Straight on the app, not on a router of their own: every router a request passes through
   // is another dispatch loop with its closures (issue 12's allocation profile).
-  mountRoutes(app, specs, parseBody);
+  mountRoutes(app, specs, { bodyParser: parseBody, options: otherMethods });
   app.get('/api/openapi.json', (_req, res) => {
     res.type('application/json').send(contract);
   });

@@ -42,7 +42,16 @@ function groupOf(path: string): string | undefined {
  * each of the others (issue 12). Operations whose first segment is a parameter stay on `router`
  * itself, after the groups.
  */
-export function mountRoutes(router: IRouter, specs: readonly RouteSpec[], bodyParser?: RequestHandler): void {
+export function mountRoutes(
+  router: IRouter,
+  specs: readonly RouteSpec[],
+  opts: {
+    bodyParser?: RequestHandler;
+    /** Takes every OPTIONS request before the routes (see `answerOtherMethods`). */
+    options?: RequestHandler;
+  } = {},
+): void {
+  const { bodyParser, options } = opts;
   const groups = new Map<string, Router>();
   const ungrouped: RouteSpec[] = [];
   for (const declared of specs) {
@@ -63,7 +72,12 @@ export function mountRoutes(router: IRouter, specs: readonly RouteSpec[], bodyPa
     }
     mountOne(target, spec, path);
   }
+  // The one layer every request passes before the routes: OPTIONS, then the route group.
   router.use((req, res, next) => {
+    if (options && req.method === 'OPTIONS') {
+      options(req, res, next);
+      return;
+    }
     const q = req.url.indexOf('?');
     const group = groupOf(q < 0 ? req.url : req.url.slice(0, q));
     const target = group === undefined ? undefined : groups.get(group);
