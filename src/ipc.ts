@@ -9,6 +9,10 @@ export const METRICS_REQUEST = 'ferrite:metrics-request';
 export const METRICS_RESPONSE = 'ferrite:metrics-response';
 export const WORKER_READY = 'ferrite:ready';
 export const WORKER_SHUTDOWN = 'ferrite:shutdown';
+/** Releases a worker forked during start-up (`env`: what start-up created). */
+export const WORKER_GO = 'ferrite:go';
+/** Set in the environment of a worker forked during start-up: it waits for WORKER_GO. */
+export const WORKER_HOLD = 'FERRITE_HOLD';
 /** Between the start-up process and its one-time helper (src/prepare.ts). */
 export const PREPARE_CONFIG = 'ferrite:prepare-config';
 export const PREPARE_RUN = 'ferrite:prepare-run';

@@ -2,8 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { HANDED_CONFIG, handOn } from './config/handed.ts';
 import type { Config } from './config.ts';
-import { WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
+import { WORKER_GO, WORKER_HOLD, WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import type { Logger } from './log.ts';
 import type { createClusterMetrics } from './metrics/cluster.metrics.ts';
 import { serveMetrics } from './metrics/server.ts';
@@ -11,8 +12,6 @@ import { serveMetrics } from './metrics/server.ts';
 export interface PrimaryOptions {
   config: Config;
   log: Logger;
-  /** Environment handed to every worker on top of the primary's own (DATABASE_URL, TLS files). */
-  workerEnv: Record<string, string>;
   /** Called once everything is stopped, before the process exits. */
   onStopped: () => Promise<void>;
   /** Stopped before the workers (e.g. the miner). */
@@ -23,6 +22,8 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   retiring: boolean;
+  /** Forked before start-up finished: loads its modules, then waits for WORKER_GO. */
+  held: boolean;
 }
 
 /**
@@ -32,7 +33,8 @@ interface Slot {
 export class Primary {
   readonly #cfg: Config;
   readonly #log: Logger;
-  readonly #workerEnv: Record<string, string>;
+  /** What start-up created (DATABASE_URL of the embedded server, dev TLS files); set by `start`. */
+  #serviceEnv: Record<string, string> | undefined;
   readonly #onStopped: () => Promise<void>;
   readonly #beforeStop: (() => Promise<void>) | undefined;
   readonly #slots = new Map<number, Slot>();
@@ -50,7 +52,6 @@ export class Primary {
   constructor(opts: PrimaryOptions) {
     this.#cfg = opts.config;
     this.#log = opts.log;
-    this.#workerEnv = opts.workerEnv;
     this.#onStopped = opts.onStopped;
     this.#beforeStop = opts.beforeStop;
     cluster.setupPrimary({
@@ -63,7 +64,20 @@ export class Primary {
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
   }
 
-  async start(): Promise<void> {
+  /**
+   * Forks the workers while start-up is still under way (migrations, the embedded server): each
+   * loads its modules, the larger part of its start, and then waits for `start` to release it.
+   */
+  prefork(): void {
+    for (let i = this.#slots.size; i < this.#cfg.WORKERS; i++) this.#spawn();
+  }
+
+  /**
+   * Serves: releases the preforked workers with what start-up created (`serviceEnv`), forks the
+   * rest, and resolves once every worker is listening.
+   */
+  async start(serviceEnv: Record<string, string>): Promise<void> {
+    this.#serviceEnv = serviceEnv;
     if (this.#cfg.METRICS_PORT !== null) {
       this.#metricsServer = await serveMetrics(
         this.#cfg.METRICS_HOST,
@@ -75,8 +89,13 @@ export class Primary {
     const allReady = new Promise<{ http?: number; https?: number }>((resolve) => {
       this.#onAllReady = resolve;
     });
-    for (let i = 0; i < this.#cfg.WORKERS; i++) {
-      // A worker that dies before it is ready is replaced by the exit handler.
+    // A worker that dies before it is ready is replaced by the exit handler.
+    for (const slot of [...this.#slots.values()].filter((s) => s.held)) {
+      slot.held = false;
+      this.#whenReady(slot.worker).catch(() => undefined);
+      slot.worker.send({ type: WORKER_GO, env: serviceEnv });
+    }
+    for (let i = this.#slots.size; i < this.#cfg.WORKERS; i++) {
       this.#whenReady(this.#spawn()).catch(() => undefined);
     }
     const ports = await allReady;
@@ -108,13 +127,14 @@ export class Primary {
   }
 
   #spawn(): Worker {
-    const worker = cluster.fork(
-      // The lab's `npm run profile:doctor` instruments the workers only (clinic refuses a cluster).
-      this.#cfg.WORKER_NODE_OPTIONS
-        ? { ...this.#workerEnv, NODE_OPTIONS: this.#cfg.WORKER_NODE_OPTIONS }
-        : this.#workerEnv,
-    );
-    this.#slots.set(worker.id, { worker, ready: false, retiring: false });
+    const held = !this.#serviceEnv;
+    const env: Record<string, string> = held
+      ? { [HANDED_CONFIG]: handOn(this.#cfg, {}), [WORKER_HOLD]: '1' }
+      : { ...this.#serviceEnv, [HANDED_CONFIG]: handOn(this.#cfg, this.#serviceEnv ?? {}) };
+    // The lab's `npm run profile:doctor` instruments the workers only (clinic refuses a cluster).
+    if (this.#cfg.WORKER_NODE_OPTIONS) env.NODE_OPTIONS = this.#cfg.WORKER_NODE_OPTIONS;
+    const worker = cluster.fork(env);
+    this.#slots.set(worker.id, { worker, ready: false, retiring: false, held });
     return worker;
   }
 
@@ -159,6 +179,11 @@ export class Primary {
     const slot = this.#slots.get(worker.id);
     this.#slots.delete(worker.id);
     if (this.#stopping || slot?.retiring) return;
+    // Before start: `start` forks one in its place (and its own readiness check applies).
+    if (slot?.held) {
+      this.#log.error({ worker: worker.id, code, signal }, 'worker died while start-up was under way');
+      return;
+    }
 
     const now = Date.now();
     this.#crashes.push(now);

@@ -5,7 +5,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { minerConfigured } from './config/derived.ts';
-import { HANDED_CONFIG, handOn } from './config/handed.ts';
 import type { Config } from './config.ts';
 import type { EmbeddedPostgres } from './db/embedded.ts';
 import { clusterEnds, PREPARE_CONFIG, PREPARE_DONE, PREPARE_RUN } from './ipc.ts';
@@ -84,6 +83,24 @@ try {
   log = createLogger(cfg.LOG_LEVEL, { role: single ? 'single' : 'primary' });
   writePidFile(cfg.DATA_DIR);
 
+  // Stopped before the serving side: the miner, then its recorder (set below on a rig).
+  let beforeStopParts: Array<() => Promise<void>> = [];
+  const beforeStop = async () => {
+    for (const part of beforeStopParts) await part();
+  };
+  // The serving side loads while the helper checks migrations and the embedded server starts:
+  // the primary forks its workers now (each waits for `start`), the single process imports its
+  // app. Most of a serving process's start is loading its modules.
+  const servingSide = single
+    ? import('./single.ts')
+    : import('./primary.ts').then(({ Primary }) => {
+        const cluster = new Primary({ config: cfg, log: log as Logger, onStopped: stopEmbedded, beforeStop });
+        cluster.prefork();
+        return cluster;
+      });
+  // Nothing waits on it until the steps below are done; its failure is the start-up's then.
+  servingSide.catch(() => undefined);
+
   let databaseUrl = cfg.DATABASE_URL;
   const serviceEnv: Record<string, string> = {};
   if (!databaseUrl) {
@@ -101,7 +118,7 @@ try {
   steps.prepared = Math.round(performance.now());
   log.info(
     { steps, helper: done.steps },
-    single ? 'start-up steps done; serving' : 'start-up steps done; forking the workers',
+    single ? 'start-up steps done; serving' : 'start-up steps done; releasing the workers',
   );
 
   // The miner's supervisor and its recorder (and with it pg) only on a host that runs a miner.
@@ -119,14 +136,14 @@ try {
       ? new rig.RigRecorder(recorderDb, cfg, log.child({ component: 'recorder' }))
       : undefined;
   if (miner) recorder?.attach(miner);
-  const beforeStop = async () => {
-    await miner?.stop();
-    await recorder?.close();
-    await recorderDb?.close();
-  };
-  if (single) {
-    const { runSingle } = await import('./single.ts');
-    primary = await runSingle({
+  beforeStopParts = [
+    async () => miner?.stop(),
+    async () => recorder?.close(),
+    async () => recorderDb?.close(),
+  ];
+  const side = await servingSide;
+  if ('runSingle' in side) {
+    primary = await side.runSingle({
       // What the workers are handed, the app gets here.
       config: Object.freeze({ ...cfg, ...serviceEnv }),
       log,
@@ -137,17 +154,9 @@ try {
       onStopped: stopEmbedded,
     });
   } else {
-    const { Primary } = await import('./primary.ts');
     if (miner) rig?.connectMiner(miner, clusterEnds());
-    const cluster = new Primary({
-      config: cfg,
-      log,
-      workerEnv: { ...serviceEnv, [HANDED_CONFIG]: handOn(cfg, serviceEnv) },
-      onStopped: stopEmbedded,
-      beforeStop,
-    });
-    primary = cluster;
-    await cluster.start();
+    primary = side;
+    await side.start(serviceEnv);
   }
   if (miner && cfg.MINER_AUTOSTART) miner.start();
 } catch (err) {

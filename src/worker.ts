@@ -2,14 +2,15 @@
 import cluster from 'node:cluster';
 import { poolSize } from './config/derived.ts';
 import { handedConfig } from './config/handed.ts';
-import { processChannel, WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
+import type { Config } from './config.ts';
+import { processChannel, WORKER_GO, WORKER_HOLD, WORKER_READY, WORKER_SHUTDOWN } from './ipc.ts';
 import { createLogger } from './log.ts';
-import { createServing } from './serve.ts';
+import { createServing, type Serving } from './serve.ts';
 
-const cfg = handedConfig();
+const handed = handedConfig();
 const workerId = String(cluster.worker?.id ?? 0);
 process.title = `ferrite-worker-${workerId}`;
-const log = createLogger(cfg.LOG_LEVEL, { role: 'worker', worker: workerId });
+const log = createLogger(handed.LOG_LEVEL, { role: 'worker', worker: workerId });
 
 // Process-level failures end the worker; the primary replaces it.
 process.on('uncaughtException', (err) => {
@@ -21,21 +22,8 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
-if (!cfg.DATABASE_URL) {
-  log.fatal('worker started without DATABASE_URL; the primary provides it');
-  process.exit(1);
-}
-
 const primary = processChannel();
-const serving = createServing({
-  config: cfg,
-  log,
-  workerId,
-  poolSize: poolSize(cfg),
-  supervisor: primary,
-  metricsScrape: primary,
-});
-
+let serving: Serving | undefined;
 let shuttingDown: Promise<void> | undefined;
 function shutdown(reason: string): Promise<void> {
   shuttingDown ??= (async () => {
@@ -43,14 +31,22 @@ function shutdown(reason: string): Promise<void> {
     setTimeout(() => {
       log.error('shutdown deadline passed; exiting');
       process.exit(1);
-    }, cfg.SHUTDOWN_TIMEOUT_MS).unref();
-    await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    }, handed.SHUTDOWN_TIMEOUT_MS).unref();
+    await serving?.shutdown(reason, Math.max(100, handed.SHUTDOWN_TIMEOUT_MS - 1000));
     log.info('worker stopped');
     process.exit(0);
   })();
   return shuttingDown;
 }
 
+// Forked while start-up was under way: the modules are loaded; serve once the primary says so,
+// with what start-up created (the embedded server's DATABASE_URL, the dev certificate).
+const released = new Promise<Config>((resolve) => {
+  if (!process.env[WORKER_HOLD]) return resolve(handed);
+  primary.onMessage((msg) => {
+    if (msg.type === WORKER_GO) resolve(Object.freeze({ ...handed, ...(msg.env as Record<string, string>) }));
+  });
+});
 primary.onMessage((msg) => {
   if (msg.type === WORKER_SHUTDOWN) void shutdown('primary request');
 });
@@ -59,6 +55,20 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 // A primary that died outright leaves no one to supervise this worker.
 process.on('disconnect', () => void shutdown('primary disconnected'));
+
+const cfg = await released;
+if (!cfg.DATABASE_URL) {
+  log.fatal('worker started without DATABASE_URL; the primary provides it');
+  process.exit(1);
+}
+serving = createServing({
+  config: cfg,
+  log,
+  workerId,
+  poolSize: poolSize(cfg),
+  supervisor: primary,
+  metricsScrape: primary,
+});
 
 const ports = await serving.listen();
 primary.send({ type: WORKER_READY, ports });

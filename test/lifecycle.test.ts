@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { alive } from '../src/db/embedded.ts';
 import { type H1Client, H2Client, type Reply } from './helpers/clients.ts';
@@ -213,5 +213,75 @@ describe('shutdown', () => {
     assert.equal(await cluster.exited, 1);
     const fatal = cluster.logs.find((l) => l.level === 'fatal');
     assert.match(String(fatal?.msg), /crash-looping/);
+  });
+});
+
+/**
+ * A "Postgres" that accepts connections and never answers: start-up's migrations wait on it
+ * (until `PG_CONNECT_TIMEOUT_MS`), which holds the start-up at its migration step.
+ */
+async function silentPostgres() {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/test`,
+    sockets,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('start-up', clusterOnly, () => {
+  const held = async (pg: { url: string }) => {
+    const cluster = await startCluster({
+      waitReady: false,
+      env: { PROCESS_MODEL: 'cluster', DATABASE_URL: pg.url, PG_CONNECT_TIMEOUT_MS: '120000' },
+    });
+    killOnExit(cluster);
+    // The workers are forked and have loaded their modules (they set their title after that)
+    // while the migrations still wait on the database.
+    const workers = await until('both workers forked during start-up', () => {
+      const pids = cluster.workerPids();
+      return pids.length === 2 ? pids : undefined;
+    });
+    assert.ok(!cluster.logs.some((l) => l.msg === 'start-up steps done; releasing the workers'));
+    assert.ok(!cluster.logs.some((l) => l.msg === 'worker ready'), 'no worker serves before the migrations');
+    return { cluster, workers };
+  };
+
+  it('forks the workers while migrations run; when start-up fails, they leave with it', async () => {
+    const pg = await silentPostgres();
+    try {
+      const { cluster, workers } = await held(pg);
+      assert.ok(pg.sockets.size > 0, 'the migrations are waiting on the database');
+      pg.close();
+      assert.equal(await cluster.exited, 1);
+      await until('the forked workers to be gone', () =>
+        workers.every((p) => !alive(p)) ? true : undefined,
+      );
+    } finally {
+      pg.close();
+    }
+  });
+
+  it('stops with exit 0 on SIGTERM during start-up, taking the waiting workers along', async () => {
+    const pg = await silentPostgres();
+    try {
+      const { cluster, workers } = await held(pg);
+      cluster.process.kill('SIGTERM');
+      assert.equal(await cluster.exited, 0);
+      await until('the forked workers to be gone', () =>
+        workers.every((p) => !alive(p)) ? true : undefined,
+      );
+    } finally {
+      pg.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
-import http from 'node:http';
 import http2 from 'node:http2';
 import compression from 'compression';
 import express, { type Express, type Request, type Response } from 'express';
+import { http } from '../builtins.ts';
 
 /**
  * Response compression (the `compression` package), set up on a response when it first writes

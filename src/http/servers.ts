@@ -1,9 +1,10 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
+import { http } from '../builtins.ts';
 import type { Logger } from '../log.ts';
 import { createH2Handler } from './express-h2.ts';
 import { answerClientError, headerListSize, limitH2Body, refuseH2 } from './request-limits.ts';
@@ -35,7 +36,7 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
  * http/1.1 by ALPN.
  */
 export class HttpServers {
-  readonly h1: http.Server;
+  readonly h1: Server;
   readonly h2c: http2.Http2Server;
   readonly secure: http2.Http2SecureServer | undefined;
   readonly cleartext: net.Server;
@@ -230,7 +231,7 @@ export class HttpServers {
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       this.h1.closeIdleConnections();
       // Present when allowHTTP1 is set; missing from @types/node.
-      (this.secure as unknown as http.Server | undefined)?.closeIdleConnections();
+      (this.secure as unknown as Server | undefined)?.closeIdleConnections();
       await sleep(50);
     }
     if (this.#sockets.size > 0) {

@@ -1,4 +1,5 @@
-import http from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../builtins.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -10,7 +11,7 @@ export function serveMetrics(
   port: number,
   render: () => Promise<{ body: string; contentType: string }>,
   log: Logger,
-): Promise<http.Server> {
+): Promise<Server> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

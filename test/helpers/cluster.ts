@@ -64,6 +64,8 @@ export interface RunningCluster {
 export interface StartOptions {
   env?: Env;
   workers?: number;
+  /** False: resolve at once, without waiting for "ferrite ready" (tests of the start-up itself). */
+  waitReady?: boolean;
 }
 
 /** The process table as pid → [parent pid, command line]. */
@@ -212,6 +214,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
         .map(([pid]) => pid);
     },
   };
+  if (opts.waitReady === false) return cluster;
   const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
   Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
   cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));

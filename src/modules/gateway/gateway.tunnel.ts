@@ -1,10 +1,10 @@
 // WebSocket (any HTTP/1.1 upgrade) on a legacy route: the handshake is forwarded to the legacy
 // service and, once it switches protocols, the two sockets are joined both ways. What the
 // legacy answers instead of 101 (a 401, a 404) reaches the client as it sent it.
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Request } from 'express';
+import { http, https } from '../../builtins.ts';
 import type { Logger } from '../../log.ts';
 import { upstreamRequestHeaders } from './gateway.headers.ts';
 import { canonicalPath, pathOf } from './gateway.paths.ts';
