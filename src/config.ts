@@ -63,6 +63,21 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.WORKFLOW_PLANNER === 'gemini' && !cfg.GEMINI_API_KEY) {
     issues.push('WORKFLOW_PLANNER: gemini needs GEMINI_API_KEY');
   }
+  if (cfg.LEGACY_JWT_ALGORITHM) {
+    if (cfg.LEGACY_JWT_ALGORITHM === 'HS256' ? !cfg.LEGACY_JWT_SECRET : !cfg.LEGACY_JWT_PUBLIC_KEY_FILE) {
+      issues.push(
+        `LEGACY_JWT_ALGORITHM: ${cfg.LEGACY_JWT_ALGORITHM} needs ${cfg.LEGACY_JWT_ALGORITHM === 'HS256' ? 'LEGACY_JWT_SECRET' : 'LEGACY_JWT_PUBLIC_KEY_FILE'}`,
+      );
+    }
+    if (cfg.LEGACY_JWT_ISSUERS.length === 0) issues.push('LEGACY_JWT_ISSUERS: name at least one issuer');
+  }
+  for (const pair of cfg.LEGACY_JWT_SCOPE_MAP) {
+    const [from, to] = pair.split('=');
+    const unknown = (to ?? '').split('+').filter((s) => !(SCOPES as readonly string[]).includes(s));
+    if (!from || !to || unknown.length > 0) {
+      issues.push(`LEGACY_JWT_SCOPE_MAP: "${pair}" is not legacy=scope[+scope…] with ferrite scopes`);
+    }
+  }
   if (cfg.HTTP_PORT === null && cfg.HTTPS_PORT === null) {
     issues.push('HTTP_PORT/HTTPS_PORT: at least one listener must be on');
   }

@@ -59,6 +59,37 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(cfg));
   });
 
+  it('checks the legacy token settings together: key for the algorithm, an issuer, ferrite scopes in the map', () => {
+    const issues = (env: NodeJS.ProcessEnv) => {
+      try {
+        parseConfig(env);
+        return [];
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.issues;
+      }
+    };
+    assert.deepEqual(
+      issues({ LEGACY_JWT_ALGORITHM: 'HS256', LEGACY_JWT_SECRET: 's', LEGACY_JWT_ISSUERS: 'a' }),
+      [],
+    );
+    assert.match(
+      issues({ LEGACY_JWT_ALGORITHM: 'HS256', LEGACY_JWT_ISSUERS: 'a' }).join(),
+      /needs LEGACY_JWT_SECRET/,
+    );
+    assert.match(
+      issues({ LEGACY_JWT_ALGORITHM: 'RS256', LEGACY_JWT_SECRET: 's', LEGACY_JWT_ISSUERS: 'a' }).join(),
+      /needs LEGACY_JWT_PUBLIC_KEY_FILE/,
+    );
+    assert.match(
+      issues({ LEGACY_JWT_ALGORITHM: 'HS256', LEGACY_JWT_SECRET: 's' }).join(),
+      /LEGACY_JWT_ISSUERS/,
+    );
+    assert.match(issues({ LEGACY_JWT_ALGORITHM: 'HS512' }).join(), /LEGACY_JWT_ALGORITHM/);
+    assert.match(issues({ LEGACY_JWT_SCOPE_MAP: 'read=projects:read+root' }).join(), /LEGACY_JWT_SCOPE_MAP/);
+    assert.match(issues({ LEGACY_JWT_SCOPE_MAP: 'read' }).join(), /LEGACY_JWT_SCOPE_MAP/);
+  });
+
   it('switches a listener off with "off" or 0, but not both', () => {
     assert.equal(parseConfig({ HTTPS_PORT: 'off' }).HTTPS_PORT, null);
     assert.equal(parseConfig({ HTTP_PORT: '0' }).HTTP_PORT, null);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, int, listOf, optionalString } from './parsers.ts';
+import { bool, int, list, listOf, optionalString } from './parsers.ts';
 import { SCOPES } from './scopes.ts';
 
 export { SCOPES, type Scope } from './scopes.ts';
@@ -56,4 +56,32 @@ export const authKeys = {
   ),
   LOGIN_MAX_ATTEMPTS_PER_IP: int(50, 1).describe('login attempts per client IP per window before 429'),
   LOGIN_WINDOW_SECONDS: int(900, 1).describe('the login-limit window'),
+  LEGACY_JWT_ALGORITHM: z
+    .enum(['HS256', 'RS256', 'EdDSA'])
+    .optional()
+    .describe(
+      "accept access tokens the service ferrite replaces minted, alongside ferrite's own (told apart by `kid`); unset: only ferrite's",
+    ),
+  LEGACY_JWT_SECRET: optionalString.describe("HS256: the legacy service's signing secret"),
+  LEGACY_JWT_PUBLIC_KEY_FILE: optionalString.describe('RS256 or EdDSA: its PEM public key'),
+  LEGACY_JWT_ISSUERS: list().describe('`iss` values accepted (at least one when legacy tokens are on)'),
+  LEGACY_JWT_AUDIENCE: optionalString.describe('`aud` required when set; unset: not checked'),
+  LEGACY_JWT_KEY_ID: optionalString.describe(
+    'when set, a legacy token that carries a `kid` must carry this one (one without is accepted)',
+  ),
+  LEGACY_JWT_USER_CLAIM: z
+    .string()
+    .min(1)
+    .default('sub')
+    .describe(
+      "the claim with the legacy user's id (any string or number); ferrite's id for that user is a UUID derived from issuer and id, the one `npm run users:import` gives them",
+    ),
+  LEGACY_JWT_SCOPES_CLAIM: z
+    .string()
+    .min(1)
+    .default('scope')
+    .describe('the claim with its scopes: a space-separated string or an array'),
+  LEGACY_JWT_SCOPE_MAP: list().describe(
+    "`legacy=scope[+scope…]` pairs turning the legacy's scope names into ferrite's (e.g. `stats=miner:read,ops=miner:read+miner:control`); a legacy scope that is a ferrite scope keeps its name, any other is dropped",
+  ),
 };

@@ -21,6 +21,11 @@ export interface AuthUser {
 /** Verifies an access token; throws a 401 AppError when it is not valid. */
 export interface TokenVerifier {
   verify(token: string): AuthUser;
+  /**
+   * Work owed before a verified caller's first request (a legacy service's user gets a ferrite
+   * account); undefined when there is none, which is every request of ferrite's own tokens.
+   */
+  admit?(user: AuthUser): Promise<void> | undefined;
 }
 
 declare global {
@@ -56,8 +61,11 @@ export function authenticate(tokens: TokenVerifier) {
       next(unauthorized('Send an access token as "Authorization: Bearer <token>".'));
       return;
     }
-    req.user = tokens.verify(token);
-    next();
+    const user = tokens.verify(token);
+    req.user = user;
+    const admitting = tokens.admit?.(user);
+    if (admitting) admitting.then(() => next(), next);
+    else next();
   };
 }
 

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
  * The project depends on the Linux x64 binaries directly (optionalDependencies) and loads the
  * one matching this system's libc; the API below mirrors the umbrella's index.d.ts.
  */
-export type JwtAlgorithm = 'HS256' | 'EdDSA';
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'EdDSA';
 
 export interface JwtHeader {
   algorithm?: JwtAlgorithm;

@@ -17,6 +17,17 @@ export interface RefreshTokenRow {
   revoked_at: Date | null;
 }
 
+/**
+ * The account of a legacy service's user first seen by its token (issue 15): no password (`!`
+ * matches no hash format, so it cannot log in) until `npm run users:import` brings theirs.
+ */
+export async function provisionLegacyUser(db: Queryable, id: string): Promise<void> {
+  await db.query(`INSERT INTO users (id, email, password_hash) VALUES ($1, $2, '!') ON CONFLICT DO NOTHING`, [
+    id,
+    `${id}@legacy.invalid`,
+  ]);
+}
+
 /** Inserts a user; resolves undefined when the email is taken. */
 export async function insertUser(
   db: Queryable,

@@ -1,9 +1,9 @@
 import type { Response } from 'express';
+import type { TokenVerifier } from '../../http/auth.ts';
 import { authenticate, caller } from '../../http/auth.ts';
 import { jsonContent, type RouteSpec, route } from '../../http/route-spec.ts';
 import { PASSWORD_LENGTH } from './auth.accounts.ts';
 import type { AuthService } from './auth.service.ts';
-import type { AccessTokens } from './auth.tokens.ts';
 
 const credentials = {
   type: 'object',
@@ -60,7 +60,7 @@ function sendTokens(res: Response, body: unknown): void {
   res.set('Cache-Control', 'no-store').json(body);
 }
 
-export function authRoutes(auth: AuthService, tokens: AccessTokens): RouteSpec[] {
+export function authRoutes(auth: AuthService, tokens: TokenVerifier): RouteSpec[] {
   return [
     route<unknown, Credentials>({
       method: 'post',

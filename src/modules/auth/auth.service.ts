@@ -86,6 +86,11 @@ export function createAuthService({ db, config, tokens, limiter, log }: AuthDeps
   }
 
   return {
+    /** A legacy service's user, first seen by their token, gets an account (issue 15). */
+    provisionLegacyUser(userId: string): Promise<void> {
+      return repo.provisionLegacyUser(db, userId);
+    },
+
     async register(input: { email: string; password: string }, ip: string): Promise<PublicUser> {
       if (!config.REGISTRATION_ENABLED) {
         throw new AppError('FORBIDDEN', {

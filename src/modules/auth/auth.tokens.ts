@@ -5,7 +5,7 @@ import { type AuthUser, type TokenVerifier, unauthorized } from '../../http/auth
 import { decodeHeader, type JwtAlgorithm, signJwt, verifyJwtSync } from '../../native/jwt.ts';
 
 // Clock skew tolerated on exp/nbf/iat between hosts.
-const LEEWAY_SECONDS = 30;
+export const LEEWAY_SECONDS = 30;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Verified access tokens kept per worker: a client sends the same token on every request until
@@ -14,16 +14,42 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // time checks (exp, nbf) are made again on each use. Oldest first out when full.
 const VERIFIED_MAX = 10_000;
 
-interface Verified {
+export interface Verified {
   user: AuthUser;
   /** Seconds since the epoch, as in the claims. */
   exp: number;
   nbf: number | undefined;
 }
 
+/** Tokens that passed every check, with their time checks made again on each use. */
+export class VerifiedTokens {
+  readonly #verified = new Map<string, Verified>();
+
+  /** The caller of a token verified before and still in its time window. */
+  get(token: string): AuthUser | undefined {
+    const known = this.#verified.get(token);
+    if (!known) return undefined;
+    const now = Date.now() / 1000;
+    if (known.exp + LEEWAY_SECONDS > now && (known.nbf === undefined || known.nbf <= now + LEEWAY_SECONDS)) {
+      return known.user;
+    }
+    // Expired or not yet valid: the full check says which.
+    this.#verified.delete(token);
+    return undefined;
+  }
+
+  add(token: string, verified: Verified): AuthUser {
+    if (this.#verified.size >= VERIFIED_MAX) {
+      this.#verified.delete(this.#verified.keys().next().value as string);
+    }
+    this.#verified.set(token, verified);
+    return verified.user;
+  }
+}
+
 /** Access tokens (JWT) signed and verified by the Rust addon, with one allowed algorithm and key id. */
 export class AccessTokens implements TokenVerifier {
-  readonly #verified = new Map<string, Verified>();
+  readonly #verified = new VerifiedTokens();
   readonly #alg: JwtAlgorithm;
   readonly #signKey: string | Buffer;
   readonly #verifyKey: string | Buffer;
@@ -67,24 +93,7 @@ export class AccessTokens implements TokenVerifier {
 
   /** Verifies signature, algorithm, key id, issuer, audience, expiry and nbf; any failure is a 401. */
   verify(token: string): AuthUser {
-    const known = this.#verified.get(token);
-    if (known) {
-      const now = Date.now() / 1000;
-      if (
-        known.exp + LEEWAY_SECONDS > now &&
-        (known.nbf === undefined || known.nbf <= now + LEEWAY_SECONDS)
-      ) {
-        return known.user;
-      }
-      // Expired or not yet valid: the full check below says which.
-      this.#verified.delete(token);
-    }
-    const verified = this.#verifyFully(token);
-    if (this.#verified.size >= VERIFIED_MAX) {
-      this.#verified.delete(this.#verified.keys().next().value as string);
-    }
-    this.#verified.set(token, verified);
-    return verified.user;
+    return this.#verified.get(token) ?? this.#verified.add(token, this.#verifyFully(token));
   }
 
   #verifyFully(token: string): Verified {

@@ -1,6 +1,8 @@
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
+import type { TokenVerifier } from '../../http/auth.ts';
 import type { Logger } from '../../log.ts';
+import { eitherTokens, LegacyTokens } from './auth.legacy.ts';
 import { LoginLimiter } from './auth.limiter.ts';
 import { authRoutes } from './auth.routes.ts';
 import { createAuthService } from './auth.service.ts';
@@ -23,7 +25,11 @@ export interface AuthModuleDeps {
  * authenticates callers with (`http/auth.ts`).
  */
 export function createAuth({ db, config, log }: AuthModuleDeps) {
-  const tokens = new AccessTokens(config);
-  const service = createAuthService({ db, config, tokens, limiter: new LoginLimiter(db, config), log });
+  const own = new AccessTokens(config);
+  const service = createAuthService({ db, config, tokens: own, limiter: new LoginLimiter(db, config), log });
+  // During a migration, the replaced service's tokens too (LEGACY_JWT_*), told apart by `kid`.
+  const tokens: TokenVerifier = config.LEGACY_JWT_ALGORITHM
+    ? eitherTokens(own, config.JWT_KEY_ID, new LegacyTokens(config, (id) => service.provisionLegacyUser(id)))
+    : own;
   return { tokens, service, routes: authRoutes(service, tokens) };
 }
