@@ -5,12 +5,9 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from '../config.ts';
-import { runningEmbeddedUrl, startEmbeddedPostgres } from '../db/embedded.ts';
-import { migrate } from '../db/migrate.ts';
-import { openDatabase } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
-import { createLogger } from '../log.ts';
 import { checkAccount, createAccounts, type PublicUser } from '../modules/auth/index.ts';
+import { withServiceDatabase } from './database.ts';
 
 function fail(message: string): never {
   process.stderr.write(`user:create: ${message}\n`);
@@ -86,29 +83,15 @@ try {
   refused(err);
 }
 
-const log = createLogger('warn', { role: 'cli' });
-let url = cfg.DATABASE_URL ?? (await runningEmbeddedUrl(cfg.DATA_DIR));
-const embedded = url ? undefined : await startEmbeddedPostgres(cfg.DATA_DIR, cfg.EMBEDDED_PG_PORT, log);
-url ??= embedded?.url as string;
 let created: PublicUser | undefined;
 let failure: unknown;
-try {
-  await migrate(url, log);
-  const db = openDatabase(
-    cfg,
-    { connectionString: url, max: 1, applicationName: 'ferrite-user-create' },
-    log,
-  );
+await withServiceDatabase(cfg, 'ferrite-user-create', async (db) => {
   try {
     // The same service as registration: its rules, and one account per email.
     created = await createAccounts({ db, config: cfg }).createUser({ email, password, scopes });
   } catch (err) {
     failure = err;
-  } finally {
-    await db.close();
   }
-} finally {
-  await embedded?.stop();
-}
+});
 if (failure !== undefined || !created) refused(failure);
 process.stdout.write(`${JSON.stringify({ id: created.id, email: created.email, scopes: created.scopes })}\n`);

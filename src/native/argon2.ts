@@ -1,4 +1,5 @@
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import { isBcrypt, verifyBcrypt } from './bcrypt.ts';
 
 // `Algorithm` is an ambient const enum (types only); Argon2id is its value 2.
 const ARGON2ID = 2 as Algorithm;
@@ -52,9 +53,20 @@ export function hashPassword(password: string, params: Argon2Params): Promise<st
   return limited(() => hash(password, { algorithm: ARGON2ID, ...params }));
 }
 
-/** False for a wrong password or an unreadable hash; rejects with Argon2Busy when full. */
+/**
+ * False for a wrong password or an unreadable hash; rejects with Argon2Busy when full. Any argon2
+ * variant, and bcrypt for imported users (`native/bcrypt.ts`), both in the same queue.
+ */
 export function verifyPassword(phc: string, password: string): Promise<boolean> {
+  if (isBcrypt(phc)) return limited(() => verifyBcrypt(phc, password));
   return limited(() => verify(phc, password).catch(() => false));
+}
+
+const ARGON2_PHC = /^\$argon2(id|i|d)\$(v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+
+/** A stored hash `verifyPassword` can check: argon2 in PHC form or bcrypt. */
+export function isKnownHash(hash: string): boolean {
+  return ARGON2_PHC.test(hash) || isBcrypt(hash);
 }
 
 const PHC = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;

@@ -39,6 +39,23 @@ export function scopeMap(pairs: readonly string[]): Map<string, string[]> {
  * Verifies the legacy service's access tokens as configured, and gives each of its users a
  * ferrite account (no password) on their first request, so what they create has an owner.
  */
+/** The legacy's scopes (a space-separated string or an array) as ferrite's, mapped or dropped. */
+export function legacyScopes(value: unknown, map: ReadonlyMap<string, string[]>): string[] {
+  const names =
+    typeof value === 'string'
+      ? value.split(' ')
+      : Array.isArray(value)
+        ? value.filter((v): v is string => typeof v === 'string')
+        : [];
+  const out = new Set<string>();
+  for (const name of names) {
+    const mapped = map.get(name);
+    if (mapped) for (const s of mapped) out.add(s);
+    else if ((SCOPES as readonly string[]).includes(name)) out.add(name);
+  }
+  return [...out];
+}
+
 export class LegacyTokens implements TokenVerifier {
   readonly #verified = new VerifiedTokens();
   /** The callers this verifier made: `admit` acts on these only. */
@@ -133,7 +150,7 @@ export class LegacyTokens implements TokenVerifier {
     // Shared by every request that presents this token: frozen, so none can change it.
     const user: AuthUser = Object.freeze({
       id: legacyUserId(iss, String(id)),
-      scopes: Object.freeze(this.#scopes(claims[this.#scopesClaim])) as string[],
+      scopes: Object.freeze(legacyScopes(claims[this.#scopesClaim], this.#map)) as string[],
       // Legacy tokens need not carry a jti: the token's own hash names it.
       tokenId:
         typeof claims.jti === 'string' ? claims.jti : createHash('sha256').update(token).digest('base64url'),
@@ -141,23 +158,6 @@ export class LegacyTokens implements TokenVerifier {
     });
     this.#issued.add(user);
     return { user, exp, nbf: nbf as number | undefined };
-  }
-
-  /** The legacy's scopes (a space-separated string or an array) as ferrite's, mapped or dropped. */
-  #scopes(value: unknown): string[] {
-    const names =
-      typeof value === 'string'
-        ? value.split(' ')
-        : Array.isArray(value)
-          ? value.filter((v): v is string => typeof v === 'string')
-          : [];
-    const out = new Set<string>();
-    for (const name of names) {
-      const mapped = this.#map.get(name);
-      if (mapped) for (const s of mapped) out.add(s);
-      else if ((SCOPES as readonly string[]).includes(name)) out.add(name);
-    }
-    return [...out];
   }
 }
 

@@ -28,6 +28,43 @@ export async function provisionLegacyUser(db: Queryable, id: string): Promise<vo
   ]);
 }
 
+export type ImportOutcome = 'imported' | 'completed' | 'present' | 'email-taken';
+
+/**
+ * A user brought over from the replaced service (`npm run users:import`), under the id their
+ * legacy tokens map to: inserted; or filling in the password-less account their token made
+ * (`completed`); or left alone when they are already here (`present`: a second import never
+ * undoes a password changed since). `email-taken`: another account has the email.
+ */
+export async function importUser(
+  db: Queryable,
+  user: { id: string; email: string; passwordHash: string; scopes: string[] },
+): Promise<ImportOutcome> {
+  const taken = await one<{ id: string }>(db, 'SELECT id FROM users WHERE email = $1 AND id <> $2', [
+    user.email,
+    user.id,
+  ]);
+  if (taken) return 'email-taken';
+  try {
+    const row = await one<{ inserted: boolean }>(
+      db,
+      `INSERT INTO users (id, email, password_hash, scopes) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE
+         SET email = EXCLUDED.email, password_hash = EXCLUDED.password_hash,
+             scopes = EXCLUDED.scopes, updated_at = now()
+         WHERE users.password_hash = '!'
+       RETURNING (xmax = 0) AS inserted`,
+      [user.id, user.email, user.passwordHash, user.scopes],
+    );
+    if (!row) return 'present';
+    return row.inserted ? 'imported' : 'completed';
+  } catch (err) {
+    // Another account took the email between the check and the insert.
+    if ((err as { code?: string }).code === '23505') return 'email-taken';
+    throw err;
+  }
+}
+
 /** Inserts a user; resolves undefined when the email is taken. */
 export async function insertUser(
   db: Queryable,

@@ -11,6 +11,8 @@ import { AccessTokens } from './auth.tokens.ts';
 // Account creation alone, with registration's rules: for the operator's `npm run user:create`,
 // which issues no tokens and needs no signing key.
 export { checkAccount, createAccounts, type NewAccount, type PublicUser } from './auth.accounts.ts';
+// Users of the replaced service with their existing hashes, for `npm run users:import`.
+export { type ImportedUser, type ImportOutcome, importAccounts, readImportRecord } from './auth.import.ts';
 export type { AuthService } from './auth.service.ts';
 
 export interface AuthModuleDeps {
