@@ -19,6 +19,7 @@ import type { Channel } from './ipc.ts';
 import type { Logger } from './log.ts';
 import type { WorkerMetrics } from './metrics/worker.metrics.ts';
 import { createAuth } from './modules/auth/index.ts';
+import { createCutover } from './modules/cutover/index.ts';
 import { createEvents } from './modules/events/index.ts';
 import { createGateway } from './modules/gateway/index.ts';
 import { createHealth } from './modules/health/index.ts';
@@ -46,6 +47,10 @@ export function createApp(deps: AppDeps): {
   live: LiveUpdates;
   /** The 'upgrade' handler: `/ws` is the rig's live feed; others go to the legacy service, if any. */
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** What must be read before serving (the cut-over's overrides); after the pool answers. */
+  ready: () => Promise<void>;
+  /** Re-reads ROUTES_FILE in place (the single process's SIGHUP); throws when it is bad. */
+  reloadRoutes: () => void;
   /** Releases what the modules hold (event streams, their LISTEN subscriptions); called while draining. */
   close: () => Promise<void>;
 } {
@@ -92,6 +97,17 @@ export function createApp(deps: AppDeps): {
   // The gateway streams bodies both ways, so it comes before any body parser; the shadow's
   // capture sits outside the compressor, where it sees what handlers write.
   const gateway = createGateway({ config, tokens, log, metrics: deps.metrics });
+  // The routes file's split comes first: a route it gives the legacy service never reaches
+  // ferrite's handlers (nor the shadow, which compares ferrite's answers).
+  const cutover = createCutover({
+    db,
+    config,
+    log,
+    metrics: deps.metrics,
+    worker: deps.worker,
+    legacy: gateway.legacy,
+  });
+  if (cutover) app.use(cutover.split);
   if (gateway.shadow) app.use(gateway.shadow);
   app.use(gateway.routes);
   // A file upload's body is the file itself, in any media type: its route reads it raw.
@@ -135,6 +151,7 @@ export function createApp(deps: AppDeps): {
     () => workflow.close(Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 3000)),
     () => rig.close(),
     async () => gateway.closeTunnels(),
+    async () => cutover?.close(),
   ];
 
   const specs: RouteSpec[] = [
@@ -191,6 +208,10 @@ export function createApp(deps: AppDeps): {
       identify(request);
       legacy(request, socket, head);
     },
+    ready: async () => {
+      await cutover?.ready();
+    },
+    reloadRoutes: () => cutover?.reloadFile(),
     close: async () => {
       await Promise.all(closers.map((close) => close()));
     },

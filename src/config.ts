@@ -78,6 +78,9 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       issues.push(`LEGACY_JWT_SCOPE_MAP: "${pair}" is not legacy=scope[+scope…] with ferrite scopes`);
     }
   }
+  if (cfg.ROUTES_FILE && !cfg.LEGACY_UPSTREAM_URL) {
+    issues.push('ROUTES_FILE: sending routes to the legacy service needs LEGACY_UPSTREAM_URL');
+  }
   if (cfg.HTTP_PORT === null && cfg.HTTPS_PORT === null) {
     issues.push('HTTP_PORT/HTTPS_PORT: at least one listener must be on');
   }

@@ -27,6 +27,17 @@ try {
   }
   throw err;
 }
+// The routes file too: a bad one stops the start here, not in a crash loop of workers.
+if (cfg.ROUTES_FILE) {
+  const { loadRoutesFile, RoutesFileError } = await import('./modules/cutover/index.ts');
+  try {
+    loadRoutesFile(cfg.ROUTES_FILE);
+  } catch (err) {
+    if (!(err instanceof RoutesFileError)) throw err;
+    process.stderr.write(`ferrite: invalid configuration:\n  ROUTES_FILE: ${err.message}\n`);
+    process.exit(78);
+  }
+}
 // The configuration goes back first; the rest loads while the database starts.
 await send({ type: PREPARE_CONFIG, config: cfg });
 const [{ migrate }, { ensureDevCertificate }, { createLogger }, { buildWeb }, { ensureDevJwtSecret }] =

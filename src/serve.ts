@@ -33,6 +33,8 @@ export interface Serving {
   shutdown(reason: string, drainMs: number): Promise<void>;
   /** Re-reads TLS_CERT/TLS_KEY; new connections use them, open ones keep theirs. */
   reloadTls(): void;
+  /** Re-reads ROUTES_FILE; throws (keeping the current routes) when it is bad. */
+  reloadRoutes(): void;
 }
 
 function readTls(cfg: Config): { cert: Buffer; key: Buffer } | undefined {
@@ -73,6 +75,8 @@ export function createServing({
     app,
     live,
     upgrade,
+    ready: modulesReady,
+    reloadRoutes,
     close: closeModules,
   } = createApp({
     config: cfg,
@@ -122,6 +126,7 @@ export function createServing({
           await sleep(500);
         }
       }
+      await modulesReady();
       startup.postgres = Math.round(performance.now());
       const ports = await listeners.listen();
       startup.listening = Math.round(performance.now());
@@ -142,6 +147,7 @@ export function createServing({
       })();
       return stopping;
     },
+    reloadRoutes,
     reloadTls() {
       const tls = readTls(cfg);
       if (!tls || !listeners.secure) return;

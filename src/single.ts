@@ -108,7 +108,14 @@ export async function runSingle({
       } catch (err) {
         log.error({ err }, 'reload failed; keeping the current certificate');
       }
-      log.info('reload done: the TLS certificate is re-read; other settings need a restart');
+      try {
+        serving.reloadRoutes();
+      } catch (err) {
+        log.error({ err }, 'reload failed; keeping the current cut-over routes');
+      }
+      log.info(
+        'reload done: the TLS certificate and the routes file are re-read; other settings need a restart',
+      );
     },
   };
 }

@@ -28,6 +28,7 @@ const SINGLE_FILES = [
   'test/rig.test.ts',
   'test/rig-ws.test.ts',
   'test/gateway.test.ts',
+  'test/cutover.test.ts',
   'test/projects.test.ts',
   'test/vfs.test.ts',
   'test/sse.test.ts',

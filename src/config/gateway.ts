@@ -105,6 +105,9 @@ export const gatewayKeys = {
   LEGACY_UPSTREAM_URL: upstreamUrl.describe(
     'the service ferrite replaces: whatever no ferrite route serves is proxied there as sent, instead of 404',
   ),
+  ROUTES_FILE: optionalString.describe(
+    'the cut-over routes file (JSON, or YAML by its `.yaml`/`.yml` name): per method and path, `ferrite`, `legacy` or a sticky `canary` share with automatic rollback (docs/migrating.md); read by each worker at start, so `SIGHUP` (a rolling restart) reloads it; needs LEGACY_UPSTREAM_URL',
+  ),
   GATEWAY_TUNNEL_IDLE_TIMEOUT_MS: int(300_000, 1000).describe(
     'a WebSocket (or other upgrade) tunnelled to the legacy service with no bytes either way for this long is closed',
   ),

@@ -159,6 +159,46 @@ export function setupWorkerMetrics(workerId: string, primary?: Channel) {
         },
       });
     },
+    /**
+     * The cut-over's series (issue 15), created only with a ROUTES_FILE: requests per route,
+     * target and status class with their durations, automatic rollbacks, and each route's state
+     * (0: the file's rule, 1: rolled back to the legacy service, 2: promoted to ferrite).
+     */
+    trackCutover(read: () => Iterable<[route: string, state: number]>) {
+      const requests = new client.Counter({
+        name: 'router_split_requests_total',
+        help: 'Requests on cut-over routes by the target that served them and status class',
+        labelNames: ['route', 'target', 'status_class'] as const,
+      });
+      const duration = new client.Histogram({
+        name: 'router_split_request_duration_seconds',
+        help: 'Time to answer requests on cut-over routes, by target',
+        labelNames: ['route', 'target'] as const,
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      });
+      const rollbacks = new client.Counter({
+        name: 'router_split_rollbacks_total',
+        help: 'Canary routes this worker rolled back to the legacy service on a budget breach',
+        labelNames: ['route'] as const,
+      });
+      new client.Gauge({
+        name: 'router_split_route_state',
+        help: "Cut-over route state: 0 the file's rule, 1 rolled back to legacy, 2 promoted to ferrite",
+        labelNames: ['route'] as const,
+        collect() {
+          for (const [route, state] of read()) this.set({ route }, state);
+        },
+      });
+      return {
+        observe(route: string, target: string, status: number, seconds: number) {
+          requests.inc({ route, target, status_class: `${Math.floor(status / 100)}xx` });
+          duration.observe({ route, target }, seconds);
+        },
+        rolledBack(route: string) {
+          rollbacks.inc({ route });
+        },
+      };
+    },
     trackPool(pool: pg.Pool) {
       new client.Gauge({
         name: 'pg_pool_connections',

@@ -57,6 +57,8 @@ export interface RunningCluster {
   exited: Promise<number | null>;
   /** Pids of the primary's worker processes, read from the process table. */
   workerPids(): number[];
+  /** What the service wrote to stderr so far. */
+  readonly stderr: string;
   /** Pids of the processes below the primary (any depth) whose command line contains `text`. */
   descendantPids(text: string): number[];
 }
@@ -178,6 +180,9 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
     },
     ca: Buffer.alloc(0),
     logs,
+    get stderr() {
+      return stderr;
+    },
     waitForLog,
     exited,
     stop(signal: NodeJS.Signals = 'SIGTERM') {
