@@ -46,10 +46,10 @@ const releaseShadow = () => {
   holdShadow = false;
   for (const release of heldShadow.splice(0)) release();
 };
-function shadowAnswer(status: number, body: unknown) {
+function shadowAnswer(status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) {
   return (_req: http.IncomingMessage, res: http.ServerResponse) => {
     const answer = () =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
     if (holdShadow) heldShadow.push(answer);
     else answer();
   };
@@ -93,6 +93,14 @@ task
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id: 1, name: 'x', nested: { v: 1 } }));
   })
+  .on('/shadow/header', (_req, res) => {
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'x-api-version': '2',
+      date: 'Tue, 01 Dec 2026 00:00:00 GMT',
+    });
+    res.end(JSON.stringify({ id: 1 }));
+  })
   .on('/shadow/same', (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id: 1, name: 'x', tags: ['a', 'b'], at: Date.now() }));
@@ -105,6 +113,7 @@ shadow
   .on('/v1/task/shadow/large', shadowAnswer(200, LARGE))
   .on('/v1/task/shadow/same', shadowAnswer(200, { tags: ['a', 'b'], at: 'later', name: 'x', id: 1 }))
   .on('/v1/task/shadow/differs', shadowAnswer(200, { id: 1, name: 'y', nested: { v: 2 } }))
+  .on('/v1/task/shadow/header', shadowAnswer(200, { id: 1 }, { 'x-api-version': '1' }))
   .on('/v1/task/shadow/fails', shadowAnswer(500, { error: 'boom' }))
   .on('/api/health', shadowAnswer(200, { status: 'ok', version: 'other', uptimeSeconds: 1, worker: 'x' }));
 legacy.on('/', (req, res) => echo(req, res, { 'x-served-by': 'legacy' }));
@@ -413,12 +422,28 @@ describe('shadow traffic (SHADOW_UPSTREAM_URL)', () => {
     assert.equal(await diffs('/v1/task/*'), 1);
   });
 
+  it('compares headers too, leaving out those that differ on every answer', async () => {
+    const before = await diffs('/v1/task/*');
+    const res = await get('/v1/task/shadow/header');
+    assert.equal(res.status, 200);
+    const line = await cluster.waitForLog(
+      (l) => l.msg === 'shadow response differs' && String(l.differences).includes('x-api-version'),
+    );
+    assert.deepEqual(
+      line.differences,
+      ['header x-api-version: "2" vs "1"'],
+      'date, server, … are not compared',
+    );
+    assert.equal(await diffs('/v1/task/*'), before + 1);
+  });
+
   it("counts a failing shadow as a difference and still answers with the upstream's response", async () => {
+    const before = await diffs('/v1/task/*');
     const res = await get('/v1/task/shadow/fails');
     assert.equal(res.status, 200);
     assert.deepEqual(res.json(), { id: 1, name: 'x', nested: { v: 1 } });
     await until('the status difference to be counted', async () =>
-      (await diffs('/v1/task/*')) === 2 ? true : undefined,
+      (await diffs('/v1/task/*')) === before + 1 ? true : undefined,
     );
   });
 

@@ -127,6 +127,11 @@ export const gatewayKeys = {
   SHADOW_IGNORE_FIELDS: list('requestId,timestamp,updatedAt').describe(
     'JSON keys left out of comparisons, at any depth',
   ),
+  SHADOW_IGNORE_HEADERS: list(
+    'date,x-request-id,traceparent,tracestate,content-length,connection,keep-alive,transfer-encoding,age,server,x-response-time,etag,content-encoding,vary,x-content-type-options,x-frame-options,content-security-policy,referrer-policy,cache-control',
+  ).describe(
+    "response headers not compared (case-insensitive); the default leaves out what differs on every answer and ferrite's own API headers",
+  ),
   SHADOW_MAX_CONCURRENCY: int(16, 1, 10_000).describe(
     'shadow requests in flight per worker; sampled requests beyond are dropped, not queued',
   ),

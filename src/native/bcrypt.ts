@@ -1,22 +1,49 @@
+import { createRequire } from 'node:module';
+
 /**
  * bcrypt, for verifying passwords imported from a service that stored them so (`npm run
- * users:import`): the Rust addon `@node-rs/bcrypt`, asynchronous (libuv's pool, never the event
+ * users:import`): @node-rs/bcrypt's Rust binding, asynchronous (libuv's pool, never the event
  * loop), loaded on the first bcrypt hash met. ferrite never makes bcrypt hashes: a user's is
  * replaced by argon2id at their next login.
+ *
+ * As with jsonwebtoken (native/jwt.ts), the umbrella package cannot be installed with `npm ci`
+ * here (the registry lacks most of its per-platform binaries, leaving the lock file incomplete),
+ * so the project depends on the Linux x64 glibc binary directly (optionalDependencies); the
+ * registry has no musl build of this version.
  */
 
 // $2a$, $2b$, $2x$, $2y$; a two-digit cost; 22 characters of salt and 31 of hash.
 const BCRYPT = /^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
+interface Binding {
+  verify(password: string, hash: string): Promise<boolean>;
+}
+
 export function isBcrypt(hash: string): boolean {
   return BCRYPT.test(hash);
 }
 
-let addon: Promise<typeof import('@node-rs/bcrypt')> | undefined;
+let binding: Binding | null | undefined;
 
-/** False for a wrong password or an unreadable hash. */
+function load(): Binding | null {
+  if (binding !== undefined) return binding;
+  try {
+    binding = createRequire(import.meta.url)('@node-rs/bcrypt-linux-x64-gnu') as Binding;
+  } catch {
+    binding = null;
+  }
+  return binding;
+}
+
+/** Whether bcrypt hashes can be verified on this system (users:import refuses them otherwise). */
+export function bcryptAvailable(): boolean {
+  return load() !== null;
+}
+
+/** False for a wrong password or an unreadable hash; throws where no binary exists. */
 export async function verifyBcrypt(hash: string, password: string): Promise<boolean> {
-  addon ??= import('@node-rs/bcrypt');
-  const { verify } = await addon;
-  return verify(password, hash).catch(() => false);
+  const b = load();
+  if (!b)
+    throw new Error(`no prebuilt bcrypt binary for ${process.platform}-${process.arch} in this project`);
+  return b.verify(password, hash).catch(() => false);
 }

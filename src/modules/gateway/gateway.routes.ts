@@ -121,6 +121,7 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
           percent: config.SHADOW_PERCENT,
           paths: config.SHADOW_PATHS,
           ignoreFields: new Set(config.SHADOW_IGNORE_FIELDS),
+          ignoreHeaders: new Set(config.SHADOW_IGNORE_HEADERS.map((h) => h.toLowerCase())),
           maxConcurrency: config.SHADOW_MAX_CONCURRENCY,
           timeoutMs: config.SHADOW_TIMEOUT_MS,
           maxBodyBytes: config.SHADOW_MAX_BODY_BYTES,

@@ -1,11 +1,18 @@
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import type { NextFunction, Request, Response } from 'express';
 import { undici } from '../../http/client.ts';
 import { installNow } from '../../http/compression.ts';
 import { routeOf } from '../../http/context.ts';
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
+import {
+  type Captured,
+  capture,
+  decode,
+  header,
+  headerDifferences,
+  isJson,
+  parse,
+} from './gateway.answers.ts';
 import { jsonDifferences } from './gateway.diff.ts';
 import { upstreamRequestHeaders } from './gateway.headers.ts';
 
@@ -15,6 +22,8 @@ export interface ShadowOptions {
   /** Path prefixes to sample; empty: every GET. */
   paths: string[];
   ignoreFields: ReadonlySet<string>;
+  /** Lower-case header names not compared. */
+  ignoreHeaders: ReadonlySet<string>;
   maxConcurrency: number;
   timeoutMs: number;
   maxBodyBytes: number;
@@ -23,87 +32,11 @@ export interface ShadowOptions {
 
 interface Answer {
   status: number;
+  headers: Record<string, unknown>;
   type: string;
   encoding: string;
   /** undefined: larger than maxBodyBytes, not compared. */
   body: Buffer | undefined;
-}
-
-interface Captured {
-  chunks: Buffer[];
-  size: number;
-  overflow: boolean;
-  encoding: string | undefined;
-}
-
-const header = (v: unknown) =>
-  (Array.isArray(v) ? v.join(', ') : v === undefined ? '' : String(v)).toLowerCase();
-const isJson = (type: string) => /^application\/([\w.+-]*\+)?json\b/.test(type);
-
-const DECODERS: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>> = {
-  gzip: promisify(zlib.gunzip),
-  'x-gzip': promisify(zlib.gunzip),
-  deflate: promisify(zlib.inflate),
-  br: promisify(zlib.brotliDecompress) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>,
-};
-
-// Off the event loop (zlib's thread pool), bounded like the bodies themselves.
-async function decode(body: Buffer, encoding: string, max: number): Promise<Buffer> {
-  if (encoding === '' || encoding === 'identity') return body;
-  const decoder = DECODERS[encoding];
-  if (!decoder) throw new Error(`unsupported content-encoding ${encoding}`);
-  return decoder(body, { maxOutputLength: max });
-}
-
-function parse(body: Buffer): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(body.toString('utf8')) };
-  } catch {
-    return { ok: false };
-  }
-}
-
-/**
- * Records, up to `max` bytes, what the handlers write (before compression: this wrapper sits
- * outside the compressor's), and the content-encoding the handler chose.
- */
-function capture(res: Response, max: number): Captured {
-  const c: Captured = { chunks: [], size: 0, overflow: false, encoding: undefined };
-  const noteEncoding = () => {
-    c.encoding ??= header(res.getHeader('content-encoding'));
-  };
-  const take = (chunk: unknown, encoding: unknown) => {
-    noteEncoding();
-    if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const buf =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
-        : Buffer.from(
-            (chunk as Uint8Array).buffer,
-            (chunk as Uint8Array).byteOffset,
-            (chunk as Uint8Array).byteLength,
-          );
-    c.size += buf.length;
-    if (c.size > max) {
-      c.overflow = true;
-      c.chunks = [];
-    } else c.chunks.push(buf);
-  };
-  const { write, end, writeHead } = res;
-  const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
-  r.writeHead = function (this: Response, ...args: unknown[]) {
-    noteEncoding();
-    return (writeHead as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  r.write = function (this: Response, ...args: unknown[]) {
-    take(args[0], args[1]);
-    return (write as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  r.end = function (this: Response, ...args: unknown[]) {
-    take(args[0], args[1]);
-    return (end as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  return c;
 }
 
 /**
@@ -147,12 +80,13 @@ export function createShadow(opts: ShadowOptions, deps: { log: Logger; metrics: 
       size += (chunk as Buffer).length;
       if (size > opts.maxBodyBytes) {
         res.body.destroy();
-        return { status: res.statusCode, type: '', encoding: '', body: undefined };
+        return { status: res.statusCode, headers: res.headers, type: '', encoding: '', body: undefined };
       }
       chunks.push(chunk as Buffer);
     }
     return {
       status: res.statusCode,
+      headers: res.headers,
       type: header(res.headers['content-type']),
       encoding: header(res.headers['content-encoding']),
       body: Buffer.concat(chunks),
@@ -162,16 +96,17 @@ export function createShadow(opts: ShadowOptions, deps: { log: Logger; metrics: 
   /** The places where the two answers differ; undefined when they cannot be compared. */
   async function differences(res: Response, mine: Captured, theirs: Answer): Promise<string[] | undefined> {
     if (res.statusCode !== theirs.status) return [`status ${res.statusCode} vs ${theirs.status}`];
+    const headers = headerDifferences(res.getHeaders(), theirs.headers, opts.ignoreHeaders);
     const type = header(res.getHeader('content-type'));
-    if (!isJson(type) && !isJson(theirs.type)) return [];
-    if (isJson(type) !== isJson(theirs.type)) return [`content-type ${type} vs ${theirs.type}`];
-    if (mine.overflow || theirs.body === undefined) return undefined;
+    if (!isJson(type) && !isJson(theirs.type)) return headers;
+    if (isJson(type) !== isJson(theirs.type)) return headers;
+    if (mine.overflow || theirs.body === undefined) return headers.length > 0 ? headers : undefined;
     const [a, b] = await Promise.all([
       decode(Buffer.concat(mine.chunks), mine.encoding ?? '', opts.maxBodyBytes).then(parse),
       decode(theirs.body, theirs.encoding, opts.maxBodyBytes).then(parse),
     ]);
-    if (!a.ok || !b.ok) return a.ok === b.ok ? [] : ['body: only one is valid JSON'];
-    return jsonDifferences(a.value, b.value, opts.ignoreFields);
+    if (!a.ok || !b.ok) return a.ok === b.ok ? headers : [...headers, 'body: only one is valid JSON'];
+    return [...headers, ...jsonDifferences(a.value, b.value, opts.ignoreFields)];
   }
 
   async function compare(req: Request, res: Response, mine: Captured, answer: Promise<Answer>) {

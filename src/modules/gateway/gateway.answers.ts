@@ -1,0 +1,118 @@
+// Answers as the migration tools read them (the shadow, the capture, the replay): what a handler
+// wrote, decoded and parsed, and where two answers' headers differ.
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import type { Response } from 'express';
+
+export interface Captured {
+  chunks: Buffer[];
+  size: number;
+  overflow: boolean;
+  encoding: string | undefined;
+}
+
+export const header = (v: unknown) =>
+  (Array.isArray(v) ? v.join(', ') : v === undefined ? '' : String(v)).toLowerCase();
+export const isJson = (type: string) => /^application\/([\w.+-]*\+)?json\b/.test(type);
+
+const DECODERS: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>> = {
+  gzip: promisify(zlib.gunzip),
+  'x-gzip': promisify(zlib.gunzip),
+  deflate: promisify(zlib.inflate),
+  br: promisify(zlib.brotliDecompress) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>,
+};
+
+// Off the event loop (zlib's thread pool), bounded like the bodies themselves.
+export async function decode(body: Buffer, encoding: string, max: number): Promise<Buffer> {
+  if (encoding === '' || encoding === 'identity') return body;
+  const decoder = DECODERS[encoding];
+  if (!decoder) throw new Error(`unsupported content-encoding ${encoding}`);
+  return decoder(body, { maxOutputLength: max });
+}
+
+export function parse(body: Buffer): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(body.toString('utf8')) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/**
+ * Records, up to `max` bytes, what the handlers write (before compression: this wrapper sits
+ * outside the compressor's), and the content-encoding the handler chose.
+ */
+export function capture(res: Response, max: number): Captured {
+  const c: Captured = { chunks: [], size: 0, overflow: false, encoding: undefined };
+  const noteEncoding = () => {
+    c.encoding ??= header(res.getHeader('content-encoding'));
+  };
+  const take = (chunk: unknown, encoding: unknown) => {
+    noteEncoding();
+    if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    const buf =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
+        : Buffer.from(
+            (chunk as Uint8Array).buffer,
+            (chunk as Uint8Array).byteOffset,
+            (chunk as Uint8Array).byteLength,
+          );
+    c.size += buf.length;
+    if (c.size > max) {
+      c.overflow = true;
+      c.chunks = [];
+    } else c.chunks.push(buf);
+  };
+  const { write, end, writeHead } = res;
+  const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
+  r.writeHead = function (this: Response, ...args: unknown[]) {
+    noteEncoding();
+    return (writeHead as (...a: unknown[]) => unknown).apply(this, args);
+  };
+  r.write = function (this: Response, ...args: unknown[]) {
+    take(args[0], args[1]);
+    return (write as (...a: unknown[]) => unknown).apply(this, args);
+  };
+  r.end = function (this: Response, ...args: unknown[]) {
+    take(args[0], args[1]);
+    return (end as (...a: unknown[]) => unknown).apply(this, args);
+  };
+  return c;
+}
+
+// Headers that differ between any two answers (hop-by-hop, per-request, per-connection).
+export const VOLATILE_HEADERS = [
+  'date',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'content-length',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'age',
+  'server',
+  'x-response-time',
+];
+
+/** Header names whose values differ (names lower-case; `ignore` lower-case too), sorted. */
+export function headerDifferences(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  ignore: ReadonlySet<string>,
+): string[] {
+  const norm = (h: Record<string, unknown>) =>
+    new Map(
+      Object.entries(h).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v)]),
+    );
+  const [x, y] = [norm(a), norm(b)];
+  const out: string[] = [];
+  for (const name of new Set([...x.keys(), ...y.keys()])) {
+    if (ignore.has(name) || x.get(name) === y.get(name)) continue;
+    out.push(
+      `header ${name}: ${JSON.stringify(x.get(name) ?? null)} vs ${JSON.stringify(y.get(name) ?? null)}`,
+    );
+  }
+  return out.sort();
+}
