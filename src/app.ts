@@ -96,7 +96,9 @@ export function createApp(deps: AppDeps): {
   const { tokens } = auth;
   // The gateway streams bodies both ways, so it comes before any body parser; the shadow's
   // capture sits outside the compressor, where it sees what handlers write.
-  const gateway = createGateway({ config, tokens, log, metrics: deps.metrics });
+  const gateway = createGateway({ config, tokens, log, metrics: deps.metrics, worker: deps.worker });
+  // The capture sees every answer as the client gets it, whoever served it.
+  if (gateway.capture) app.use(gateway.capture);
   // The routes file's split comes first: a route it gives the legacy service never reaches
   // ferrite's handlers (nor the shadow, which compares ferrite's answers).
   const cutover = createCutover({
@@ -152,6 +154,7 @@ export function createApp(deps: AppDeps): {
     () => rig.close(),
     async () => gateway.closeTunnels(),
     async () => cutover?.close(),
+    async () => gateway.closeCapture(),
   ];
 
   const specs: RouteSpec[] = [

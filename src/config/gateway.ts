@@ -114,6 +114,26 @@ export const gatewayKeys = {
   GATEWAY_TUNNELS_MAX: int(1000, 1, 1_000_000).describe(
     'upgrades tunnelled to the legacy service open at once per worker; more are refused with 503',
   ),
+  CAPTURE_SAMPLE: z.coerce
+    .number()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe(
+      'percent of requests recorded with their answers (secrets redacted) as NDJSON under `DATA_DIR/capture`, for `npm run replay`; 0: none',
+    ),
+  CAPTURE_REDACT_HEADERS: list('authorization,proxy-authorization,cookie,set-cookie,x-api-key').describe(
+    'request and response headers recorded as `[redacted]` (case-insensitive)',
+  ),
+  CAPTURE_REDACT_FIELDS: list(
+    'password,newPassword,token,accessToken,refreshToken,access_token,refresh_token,secret,apiKey,api_key,passwordHash,password_hash',
+  ).describe('JSON members recorded as `[redacted]`, at any depth, in request and response bodies'),
+  CAPTURE_MAX_BODY_BYTES: int(65_536, 0, 16_777_216).describe(
+    'a request or response body larger than this is recorded as omitted',
+  ),
+  CAPTURE_MAX_FILE_BYTES: int(104_857_600, 1024).describe(
+    "each worker's capture file stops growing here (later samples are dropped)",
+  ),
   SHADOW_UPSTREAM_URL: upstreamUrl.describe(
     'a service that gets a sample of GET requests too, for comparison; unset: no shadow traffic',
   ),

@@ -81,6 +81,47 @@ export function capture(res: Response, max: number): Captured {
   return c;
 }
 
+/**
+ * Records, up to `max` bytes, the body as sent: installed ahead of the compressor, which sets
+ * itself up inside a handler's first write or end and then feeds its output back through the
+ * methods it found (these). A chunk written while no compressor sat in front is kept unless a
+ * compressor set itself up during that very call (its compressed form follows); one arriving
+ * with a compressor in front is the compressor's output. `Content-Encoding`, read when the
+ * response is done, says how the kept bytes are encoded.
+ */
+export function captureSent(res: Response, max: number): Omit<Captured, 'encoding'> {
+  const c = { chunks: [] as Buffer[], size: 0, overflow: false };
+  const keep = (chunk: unknown, encoding: unknown) => {
+    if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    const buf =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
+        : Buffer.from(
+            (chunk as Uint8Array).buffer,
+            (chunk as Uint8Array).byteOffset,
+            (chunk as Uint8Array).byteLength,
+          );
+    c.size += buf.length;
+    if (c.size > max) {
+      c.overflow = true;
+      c.chunks = [];
+    } else c.chunks.push(buf);
+  };
+  const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ['write', 'end'] as const) {
+    const original = r[name] as (...a: unknown[]) => unknown;
+    const mine = function (this: Response, ...args: unknown[]) {
+      const direct = r[name] === mine;
+      const result = original.apply(this, args);
+      // Direct and still in front: no compressor took this chunk over.
+      if (!direct || r[name] === mine) keep(args[0], args[1]);
+      return result;
+    };
+    r[name] = mine;
+  }
+  return c;
+}
+
 // Headers that differ between any two answers (hop-by-hop, per-request, per-connection).
 export const VOLATILE_HEADERS = [
   'date',

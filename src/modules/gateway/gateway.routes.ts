@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Config, Scope } from '../../config.ts';
 import { AppError } from '../../errors.ts';
@@ -5,6 +6,7 @@ import { authenticate, requireScope, type TokenVerifier } from '../../http/auth.
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
 import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
+import { createCapture } from './gateway.capture.ts';
 import { upstreamRequestHeaders } from './gateway.headers.ts';
 import { canonicalPath, pathOf, underPrefix } from './gateway.paths.ts';
 import { proxy, type RetryPolicy } from './gateway.proxy.ts';
@@ -14,6 +16,8 @@ import { Upstream, type UpstreamSettings } from './gateway.upstream.ts';
 
 export interface GatewayDeps {
   config: Config;
+  /** This worker's id (names its capture file). */
+  worker: string;
   tokens: TokenVerifier;
   log: Logger;
   metrics: WorkerMetrics;
@@ -56,7 +60,7 @@ function refusePath(problem: string): never {
  * to their upstreams with scope checks; the strangler passthrough to LEGACY_UPSTREAM_URL for
  * whatever no ferrite route serves; and shadow sampling to SHADOW_UPSTREAM_URL.
  */
-export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
+export function createGateway({ config, tokens, log, metrics, worker }: GatewayDeps) {
   const settings: UpstreamSettings = {
     connections: config.GATEWAY_POOL_CONNECTIONS,
     connectTimeoutMs: config.GATEWAY_CONNECT_TIMEOUT_MS,
@@ -114,6 +118,21 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
         log,
       })
     : undefined;
+  const capture =
+    config.CAPTURE_SAMPLE > 0
+      ? createCapture(
+          {
+            dir: path.join(config.DATA_DIR, 'capture'),
+            percent: config.CAPTURE_SAMPLE,
+            redactHeaders: new Set(config.CAPTURE_REDACT_HEADERS.map((h) => h.toLowerCase())),
+            redactFields: new Set(config.CAPTURE_REDACT_FIELDS),
+            maxBodyBytes: config.CAPTURE_MAX_BODY_BYTES,
+            maxFileBytes: config.CAPTURE_MAX_FILE_BYTES,
+            worker,
+          },
+          log,
+        )
+      : undefined;
   const shadow = config.SHADOW_UPSTREAM_URL
     ? createShadow(
         {
@@ -205,6 +224,10 @@ export function createGateway({ config, tokens, log, metrics }: GatewayDeps) {
     /** Ends the tunnels to the legacy service (a draining worker). */
     closeTunnels: () => tunnel?.close(),
     shadow: shadow?.middleware,
+    /** Records a sample of requests and answers (CAPTURE_SAMPLE); mounted ahead of everything it records. */
+    capture: capture?.middleware,
+    /** Ends the capture file (a draining worker). */
+    closeCapture: () => capture?.close(),
     /** Breaker states for `/api/ready`; an open breaker does not make the worker unready. */
     readiness: (): Record<string, unknown> =>
       upstreams.size === 0

@@ -1,3 +1,6 @@
 // The gateway module's door: ferrite's proxied routes (/v1/task, /v1/trade) with scopes,
-// retries and breakers; the legacy passthrough; and shadow sampling.
+// retries and breakers; the legacy passthrough; shadow sampling; the capture of real traffic and
+// its replay against two services (`npm run replay`).
+
+export { type ReplayOptions, type ReplayOutcome, replayRecord } from './gateway.replay.ts';
 export { createGateway, type GatewayDeps } from './gateway.routes.ts';
