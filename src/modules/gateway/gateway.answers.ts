@@ -38,6 +38,24 @@ export function parse(body: Buffer): { ok: true; value: unknown } | { ok: false 
   }
 }
 
+/** Adds a written chunk to `c`, up to `max` bytes in all (past it: none, and `overflow`). */
+function keep(c: Omit<Captured, 'encoding'>, max: number, chunk: unknown, encoding: unknown): void {
+  if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
+  const buf =
+    typeof chunk === 'string'
+      ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
+      : Buffer.from(
+          (chunk as Uint8Array).buffer,
+          (chunk as Uint8Array).byteOffset,
+          (chunk as Uint8Array).byteLength,
+        );
+  c.size += buf.length;
+  if (c.size > max) {
+    c.overflow = true;
+    c.chunks = [];
+  } else c.chunks.push(buf);
+}
+
 /**
  * Records, up to `max` bytes, what the handlers write (before compression: this wrapper sits
  * outside the compressor's), and the content-encoding the handler chose.
@@ -49,20 +67,7 @@ export function capture(res: Response, max: number): Captured {
   };
   const take = (chunk: unknown, encoding: unknown) => {
     noteEncoding();
-    if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const buf =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
-        : Buffer.from(
-            (chunk as Uint8Array).buffer,
-            (chunk as Uint8Array).byteOffset,
-            (chunk as Uint8Array).byteLength,
-          );
-    c.size += buf.length;
-    if (c.size > max) {
-      c.overflow = true;
-      c.chunks = [];
-    } else c.chunks.push(buf);
+    keep(c, max, chunk, encoding);
   };
   const { write, end, writeHead } = res;
   const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -91,22 +96,6 @@ export function capture(res: Response, max: number): Captured {
  */
 export function captureSent(res: Response, max: number): Omit<Captured, 'encoding'> {
   const c = { chunks: [] as Buffer[], size: 0, overflow: false };
-  const keep = (chunk: unknown, encoding: unknown) => {
-    if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const buf =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
-        : Buffer.from(
-            (chunk as Uint8Array).buffer,
-            (chunk as Uint8Array).byteOffset,
-            (chunk as Uint8Array).byteLength,
-          );
-    c.size += buf.length;
-    if (c.size > max) {
-      c.overflow = true;
-      c.chunks = [];
-    } else c.chunks.push(buf);
-  };
   const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const name of ['write', 'end'] as const) {
     const original = r[name] as (...a: unknown[]) => unknown;
@@ -114,7 +103,7 @@ export function captureSent(res: Response, max: number): Omit<Captured, 'encodin
       const direct = r[name] === mine;
       const result = original.apply(this, args);
       // Direct and still in front: no compressor took this chunk over.
-      if (!direct || r[name] === mine) keep(args[0], args[1]);
+      if (!direct || r[name] === mine) keep(c, max, args[0], args[1]);
       return result;
     };
     r[name] = mine;
