@@ -1,12 +1,11 @@
 // Issue 15: CAPTURE_SAMPLE records real requests and answers (secrets redacted) under DATA_DIR,
 // and `npm run replay` sends them to two services and reports drift, exiting 1 on any.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { runCli } from './helpers/cli.ts';
 import { bearer, h2once } from './helpers/clients.ts';
 import { ROOT, useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET } from './helpers/gateway.ts';
@@ -28,21 +27,12 @@ other.on('/api/openapi.json', (_req, res) => {
 });
 
 async function replay(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, 'exit');
+  const { code, stdout, stderr } = await runCli(CLI, args);
   const lines = stdout
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l));
-  return { code: code as number, lines, summary: lines.at(-1)?.summary, stderr };
+  return { code, lines, summary: lines.at(-1)?.summary, stderr };
 }
 
 describe('capture and replay', () => {

@@ -2,8 +2,6 @@
 // caller, the automatic rollback of a failing canary across every worker, and the operator's
 // `npm run routes`. A real legacy stub, a real task upstream made to fail, the real cluster.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +10,7 @@ import { parseConfig } from '../src/config.ts';
 import { AccessTokens } from '../src/modules/auth/auth.tokens.ts';
 import { findRule, loadRoutesFile, RoutesFileError } from '../src/modules/cutover/cutover.file.ts';
 import { CanaryJudge } from '../src/modules/cutover/cutover.judge.ts';
+import { runCli } from './helpers/cli.ts';
 import { bearer, h2once } from './helpers/clients.ts';
 import {
   killOnExit,
@@ -204,26 +203,12 @@ describe('cut-over routes on the cluster', async () => {
     return res.headers['x-served-by'] === 'legacy' ? 'legacy' : `ferrite ${res.status}`;
   };
   const routes = async (...args: string[]) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: service.db.url,
-        ROUTES_FILE: file,
-        LEGACY_UPSTREAM_URL: legacy.url,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stdout, stderr } = await runCli(CLI, args, {
+      DATABASE_URL: service.db.url,
+      ROUTES_FILE: file,
+      LEGACY_UPSTREAM_URL: legacy.url,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const [code] = await once(child, 'exit');
-    return { code: code as number, out: stdout ? JSON.parse(stdout) : undefined, stderr };
+    return { code, out: stdout ? JSON.parse(stdout) : undefined, stderr };
   };
   const serving = (status: { routes: { route: string; serving: string }[] }, route: string) =>
     status.routes.find((r) => r.route === route)?.serving;

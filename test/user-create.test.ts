@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { runCli } from './helpers/cli.ts';
 import { bearer } from './helpers/clients.ts';
 import { ROOT, withCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
@@ -11,21 +10,8 @@ import { useTestDatabase } from './helpers/database.ts';
 const CLI = path.join(ROOT, 'src/cli/user-create.ts');
 const cheap = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
 
-async function userCreate(args: string[], password: string, env: Record<string, string | undefined>) {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...cheap, ...env };
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, stdio: 'pipe' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdin.end(`${password}\n`);
-  const [code] = await once(child, 'exit');
-  return { code: code as number, stdout, stderr };
+function userCreate(args: string[], password: string, env: Record<string, string | undefined>) {
+  return runCli(CLI, args, { ...cheap, ...env }, `${password}\n`);
 }
 
 const db = useTestDatabase();

@@ -1,9 +1,7 @@
 // Issue 15: `npm run users:import` brings the replaced service's users with their bcrypt or argon2
 // hashes; they log in with their old passwords and are moved to argon2id at that login.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,6 +10,7 @@ import { describe, it } from 'node:test';
 import { hashSync as argon2HashSync } from '@node-rs/argon2';
 import pg from 'pg';
 import { legacyUserId } from '../src/modules/auth/auth.legacy.ts';
+import { runCli } from './helpers/cli.ts';
 import { bearer } from './helpers/clients.ts';
 import { ROOT, useCluster } from './helpers/cluster.ts';
 import { newUser } from './helpers/workspace.ts';
@@ -33,21 +32,8 @@ const legacyEnv = {
 };
 
 async function usersImport(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, 'exit');
-  return { code: code as number, summary: stdout ? JSON.parse(stdout) : undefined, stderr };
+  const { code, stdout, stderr } = await runCli(CLI, args, env);
+  return { code, summary: stdout ? JSON.parse(stdout) : undefined, stderr };
 }
 
 async function ndjson(lines: (object | string)[]): Promise<string> {

@@ -8,7 +8,7 @@ import { SCOPES } from '../../config/scopes.ts';
 import type { Config } from '../../config.ts';
 import { type AuthUser, type TokenVerifier, unauthorized } from '../../http/auth.ts';
 import { decodeHeader, type JwtAlgorithm, verifyJwtSync } from '../../native/jwt.ts';
-import { LEEWAY_SECONDS, type Verified, VerifiedTokens } from './auth.tokens.ts';
+import { checkTimes, LEEWAY_SECONDS, type Verified, VerifiedTokens } from './auth.tokens.ts';
 
 // Users known to have an account, per worker (their first request made it): bounded, oldest out.
 const ADMITTED_MAX = 10_000;
@@ -140,13 +140,7 @@ export class LegacyTokens implements TokenVerifier {
     ) {
       throw unauthorized('The access token lacks required claims.');
     }
-    const now = Date.now() / 1000;
-    if (typeof iat === 'number' && iat > now + LEEWAY_SECONDS) {
-      throw unauthorized('The access token was issued in the future.');
-    }
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + LEEWAY_SECONDS)) {
-      throw unauthorized('The access token is not valid yet.');
-    }
+    checkTimes(iat, nbf);
     // Shared by every request that presents this token: frozen, so none can change it.
     const user: AuthUser = Object.freeze({
       id: legacyUserId(iss, String(id)),

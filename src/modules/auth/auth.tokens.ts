@@ -21,6 +21,20 @@ export interface Verified {
   nbf: number | undefined;
 }
 
+/**
+ * The time claims the addon leaves to us: `iat` not in the future, and `nbf` checked here too,
+ * whatever the addon makes of one that is not a number (30 s of skew either way).
+ */
+export function checkTimes(iat: unknown, nbf: unknown): void {
+  const now = Date.now() / 1000;
+  if (typeof iat === 'number' && iat > now + LEEWAY_SECONDS) {
+    throw unauthorized('The access token was issued in the future.');
+  }
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + LEEWAY_SECONDS)) {
+    throw unauthorized('The access token is not valid yet.');
+  }
+}
+
 /** Tokens that passed every check, with their time checks made again on each use. */
 export class VerifiedTokens {
   readonly #verified = new Map<string, Verified>();
@@ -133,14 +147,7 @@ export class AccessTokens implements TokenVerifier {
     ) {
       throw unauthorized('The access token lacks required claims.');
     }
-    const now = Date.now() / 1000;
-    if (typeof iat === 'number' && iat > now + LEEWAY_SECONDS) {
-      throw unauthorized('The access token was issued in the future.');
-    }
-    // Checked here too, whatever the addon makes of an nbf that is not a number.
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + LEEWAY_SECONDS)) {
-      throw unauthorized('The access token is not valid yet.');
-    }
+    checkTimes(iat, nbf);
     // Shared by every request that presents this token: frozen, so none can change it for the rest.
     const user: AuthUser = Object.freeze({
       id: sub,
