@@ -28,6 +28,7 @@ import { createRig, type LiveUpdates } from './modules/rig/index.ts';
 import { mountDashboard } from './modules/web/index.ts';
 import { createWorkflow } from './modules/workflow/index.ts';
 import { strongEtag } from './native/xxhash.ts';
+import { license } from './version.ts';
 
 export interface AppDeps {
   config: Config;
@@ -164,7 +165,9 @@ export function createApp(deps: AppDeps): {
     ...projects.routes,
     ...workflow.routes,
   ];
-  const contract = JSON.stringify(openapiDocument(specs, deps.version));
+  const contract = JSON.stringify(
+    openapiDocument(specs, { version: deps.version, license }, gateway.contract),
+  );
 
   // 405 and OPTIONS for the paths the routes serve (filled in below, once every route is known).
   const otherMethods = express.Router();

@@ -38,6 +38,17 @@ if (cfg.ROUTES_FILE) {
     process.exit(78);
   }
 }
+// And the existing service's OpenAPI document, compiled as the workers will.
+if (cfg.LEGACY_OPENAPI_FILE) {
+  const { Contract, ContractFileError } = await import('./modules/gateway/index.ts');
+  try {
+    Contract.load(cfg.LEGACY_OPENAPI_FILE);
+  } catch (err) {
+    if (!(err instanceof ContractFileError)) throw err;
+    process.stderr.write(`ferrite: invalid configuration:\n  LEGACY_OPENAPI_FILE: ${err.message}\n`);
+    process.exit(78);
+  }
+}
 // The configuration goes back first; the rest loads while the database starts.
 await send({ type: PREPARE_CONFIG, config: cfg });
 const [{ migrate }, { ensureDevCertificate }, { createLogger }, { buildWeb }, { ensureDevJwtSecret }] =

@@ -117,6 +117,18 @@ shadow
   .on('/v1/task/shadow/fails', shadowAnswer(500, { error: 'boom' }))
   .on('/api/health', shadowAnswer(200, { status: 'ok', version: 'other', uptimeSeconds: 1, worker: 'x' }));
 legacy.on('/', (req, res) => echo(req, res, { 'x-served-by': 'legacy' }));
+// A write's answer that names its body, from the task upstream and the shadow alike.
+const bodyDigest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const hash = createHash('sha256');
+  req.on('data', (chunk: Buffer) => hash.update(chunk));
+  req.on('end', () =>
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ method: req.method, sha256: hash.digest('hex') })),
+  );
+};
+task.on('/writes/', bodyDigest);
+shadow.on('/v1/task/writes/', bodyDigest);
 
 const service = useCluster(
   {
@@ -132,6 +144,7 @@ const service = useCluster(
       SHADOW_PATHS: '/v1/task/shadow,/api/health',
       SHADOW_IGNORE_FIELDS: 'at,uptimeSeconds,worker',
       SHADOW_MAX_CONCURRENCY: '2',
+      SHADOW_IDEMPOTENT: 'PUT /v1/task/writes/:id,DELETE /v1/task/writes/*',
     }),
   },
   async () => {
@@ -465,6 +478,47 @@ describe('shadow traffic (SHADOW_UPSTREAM_URL)', () => {
       (await diffs('/api/health')) > before ? true : undefined,
     );
   });
+
+  for (const protocol of ['HTTP/1.1', 'HTTP/2'] as const) {
+    it(`mirrors writes only on routes declared idempotent, with their body as sent (${protocol})`, async () => {
+      const h2 = protocol === 'HTTP/2' ? new H2Client(cluster.http) : undefined;
+      try {
+        const send = (method: string, path: string, body: string) =>
+          h2
+            ? h2.request(path, {
+                method,
+                headers: { ...bearer(writer), 'content-type': 'application/json' },
+                body,
+              })
+            : h1.request(`${cluster.http}${path}`, {
+                method,
+                headers: { ...bearer(writer), 'content-type': 'application/json' },
+                body,
+              });
+        const id = protocol === 'HTTP/2' ? 'two' : 'one';
+        const seen = (method: string, url: string) =>
+          shadow.received.filter((r) => r.method === method && r.url === url).length;
+        // Not declared: a POST on the route, a PUT on another path.
+        assert.equal((await send('POST', `/v1/task/writes/${id}`, '{}')).status, 200);
+        assert.equal((await send('PUT', `/v1/task/other/${id}`, '{}')).status, 200);
+        const matches = await results('/v1/task/*', 'match');
+        // Declared: a body of several chunks reaches the shadow as the client sent it.
+        const body = JSON.stringify({ note: 'é'.repeat(40_000) });
+        const res = await send('PUT', `/v1/task/writes/${id}`, body);
+        assert.equal(res.status, 200);
+        assert.equal(res.json<{ sha256: string }>().sha256, createHash('sha256').update(body).digest('hex'));
+        await until('the mirrored write to match', async () =>
+          (await results('/v1/task/*', 'match')) > matches ? true : undefined,
+        );
+        const mirrored = shadow.received.find((r) => r.method === 'PUT' && r.url === `/v1/task/writes/${id}`);
+        assert.equal(mirrored?.headers['x-shadow-request'], '1');
+        assert.equal(seen('POST', `/v1/task/writes/${id}`), 0);
+        assert.equal(seen('PUT', `/v1/task/other/${id}`), 0);
+      } finally {
+        h2?.session.close();
+      }
+    });
+  }
 
   it('drops sampled requests beyond its concurrency limit instead of queueing them', async () => {
     holdShadow = true;

@@ -7,15 +7,17 @@
 //   --ignore-headers a,b      headers not compared (Date, X-Request-Id, ETag… never are)
 //   --ignore-fields a,b       JSON members not compared, at any depth (default requestId,timestamp,updatedAt)
 //   --header 'name: value'    sent with every request (repeatable), e.g. a token for test services
+//   --contract FILE           an OpenAPI document (the existing service's, LEGACY_OPENAPI_FILE):
+//                             an answer from either service that breaks it counts as drift
 //   --concurrency N (4)       --timeout-ms N (10000)
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type ReplayOutcome, replayRecord } from '../modules/gateway/index.ts';
+import { Contract, ContractFileError, type ReplayOutcome, replayRecord } from '../modules/gateway/index.ts';
 
 function usage(message: string): never {
   process.stderr.write(
-    `replay: ${message}\nusage: npm run replay -- FILE --a URL --b URL [--methods M,M] [--ignore-headers h,h] [--ignore-fields f,f] [--header 'name: value'] [--concurrency N] [--timeout-ms N]\n`,
+    `replay: ${message}\nusage: npm run replay -- FILE --a URL --b URL [--methods M,M] [--ignore-headers h,h] [--ignore-fields f,f] [--header 'name: value'] [--contract FILE] [--concurrency N] [--timeout-ms N]\n`,
   );
   process.exit(2);
 }
@@ -30,6 +32,7 @@ function parse() {
       'ignore-headers': { type: 'string', default: '' },
       'ignore-fields': { type: 'string', default: 'requestId,timestamp,updatedAt' },
       header: { type: 'string', multiple: true, default: [] },
+      contract: { type: 'string' },
       concurrency: { type: 'string', default: '4' },
       'timeout-ms': { type: 'string', default: '10000' },
     },
@@ -65,6 +68,13 @@ for (const h of values.header ?? []) {
   if (at < 1) usage(`--header "${h}" is not "name: value"`);
   headers[h.slice(0, at).trim().toLowerCase()] = h.slice(at + 1).trim();
 }
+let contract: Contract | undefined;
+try {
+  contract = values.contract ? Contract.load(values.contract) : undefined;
+} catch (err) {
+  if (!(err instanceof ContractFileError)) throw err;
+  usage(`--contract ${err.message}`);
+}
 const options = {
   a: values.a as string,
   b: values.b as string,
@@ -74,6 +84,7 @@ const options = {
   headers,
   timeoutMs,
   maxBodyBytes: 16 * 1024 * 1024,
+  contract,
 };
 
 const file = positionals[0] as string;

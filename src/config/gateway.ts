@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRoutePattern, type RoutePattern } from '../http/route-pattern.ts';
 import { bool, int, list, listOf, optionalString, splitList } from './parsers.ts';
 
 // An upstream's base URL: its path is prepended to what is forwarded; query, fragment and
@@ -58,6 +59,30 @@ const gatewayRoutes = z
   })
   .meta({ values: 'comma-separated `prefix=family:url` entries' });
 
+// `METHOD /path` entries (`PUT /v1/items/:id`), one method each: the routes whose writes are
+// safe to repeat, so the shadow may send them a second time.
+const idempotentRoutes = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const patterns: RoutePattern[] = [];
+    for (const entry of splitList(value)) {
+      const pattern = parseRoutePattern(entry);
+      const problem =
+        'problem' in pattern
+          ? 'is not "METHOD /path" (":param" segments, a final "*")'
+          : !pattern.methods
+            ? 'names no method'
+            : pattern.methods.includes('GET') || pattern.methods.includes('HEAD')
+              ? 'names GET or HEAD, which are shadowed anyway'
+              : undefined;
+      if (problem || 'problem' in pattern) ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}` });
+      else patterns.push(pattern);
+    }
+    return patterns;
+  })
+  .meta({ values: 'comma-separated `METHOD /path` entries' });
+
 export const gatewayKeys = {
   TASK_UPSTREAM_URL: upstreamUrl.describe(
     'the task service (`http(s)://host[:port][/base]`) behind `/v1/task/*`; unset: 503 `UPSTREAM_NOT_CONFIGURED`, or the legacy service when `LEGACY_UPSTREAM_URL` is set',
@@ -108,6 +133,9 @@ export const gatewayKeys = {
   ROUTES_FILE: optionalString.describe(
     'the cut-over routes file (JSON, or YAML by its `.yaml`/`.yml` name): per method and path, `ferrite`, `legacy` or a sticky `canary` share with automatic rollback (docs/migrating.md); read by each worker at start, so `SIGHUP` (a rolling restart) reloads it; needs LEGACY_UPSTREAM_URL',
   ),
+  LEGACY_OPENAPI_FILE: optionalString.describe(
+    "the existing service's OpenAPI document (3.0 or 3.1; JSON, or YAML by its `.yaml`/`.yml` name): requests on the gateway's and the legacy routes are checked against it before they are forwarded (400 problem naming each field; JSON bodies read up to BODY_LIMIT_BYTES), the shadow and `npm run replay -- --contract` check answers against it, and its operations are listed in `/api/openapi.json`; a bad document stops the start (exit 78)",
+  ),
   GATEWAY_TUNNEL_IDLE_TIMEOUT_MS: int(300_000, 1000).describe(
     'a WebSocket (or other upgrade) tunnelled to the legacy service with no bytes either way for this long is closed',
   ),
@@ -135,7 +163,7 @@ export const gatewayKeys = {
     "each worker's capture file stops growing here (later samples are dropped)",
   ),
   SHADOW_UPSTREAM_URL: upstreamUrl.describe(
-    'a service that gets a sample of GET requests too, for comparison; unset: no shadow traffic',
+    'a service that gets a sample of GET requests (and of SHADOW_IDEMPOTENT routes) too, for comparison; unset: no shadow traffic',
   ),
   SHADOW_PERCENT: z.coerce
     .number()
@@ -143,7 +171,10 @@ export const gatewayKeys = {
     .max(100)
     .default(5)
     .describe('share of GET requests (fractions allowed) mirrored to the shadow'),
-  SHADOW_PATHS: list().describe('path prefixes to sample; unset: every GET'),
+  SHADOW_PATHS: list().describe('path prefixes whose GETs are sampled; unset: every GET'),
+  SHADOW_IDEMPOTENT: idempotentRoutes.describe(
+    'routes whose other methods are safe to send twice, mirrored like GETs (with their body, after the client had its answer), e.g. `PUT /v1/items/:id,DELETE /v1/items/:id`; `:param` is one segment, a final `*` the rest',
+  ),
   SHADOW_IGNORE_FIELDS: list('requestId,timestamp,updatedAt').describe(
     'JSON keys left out of comparisons, at any depth',
   ),

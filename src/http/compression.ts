@@ -18,9 +18,6 @@ import { http } from '../builtins.ts';
  * - any other response gets the middleware, unchanged, at its first `writeHead`, `write`, `end`
  *   or `on('drain')` (the listener compression moves onto its compressor), while its headers can
  *   still change: negotiation, threshold, streaming, `flush` and backpressure are the package's.
- *
- * `installNow` sets it up at once, for a middleware that wraps the response methods itself and
- * must see the body before compression does (the gateway's shadow capture).
  */
 
 type Filter = (req: Request, res: Response) => boolean;
@@ -69,11 +66,6 @@ export function enableCompression(app: Express, options: { threshold: number; fi
     filter: options.filter,
     threshold: options.threshold,
   });
-}
-
-/** Sets compression up on `res` now (see the module's comment). */
-export function installNow(res: Response): void {
-  install(res);
 }
 
 /**

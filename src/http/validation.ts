@@ -7,7 +7,7 @@ import { textViolations } from './input.ts';
 import type { JsonSchema, ParameterSpec, RouteSpec } from './route-spec.ts';
 import { lengthFirst } from './schema-guard.ts';
 
-interface Violation {
+export interface Violation {
   in: 'path' | 'query' | 'header' | 'body';
   path: string;
   message: string;
@@ -19,7 +19,8 @@ const strictBody = new Ajv2020({ allErrors: true, useDefaults: true, strict: fal
 addFormats.default(coercing);
 addFormats.default(strictBody);
 
-function violations(where: Violation['in'], errors: ErrorObject[] | null | undefined): Violation[] {
+/** ajv's errors as the problem document names them: where, the member's JSON pointer, and why. */
+export function violations(where: Violation['in'], errors: ErrorObject[] | null | undefined): Violation[] {
   // An `if` error only says its `then` failed (schema-guard.ts); the `then` keyword's own error says how.
   const kept = (errors ?? []).filter((e) => e.keyword !== 'if');
   return kept.map((e) => {
@@ -128,14 +129,17 @@ export function compileValidator(spec: RouteSpec): RequestHandler {
       }
     }
     if (found.length > 0) {
-      next(
-        new AppError('VALIDATION_FAILED', {
-          detail: found.map((v) => `${v.in} ${v.path}: ${v.message}`).join('; '),
-          extensions: { errors: found },
-        }),
-      );
+      next(validationFailed(found));
       return;
     }
     next();
   };
+}
+
+/** The 400 problem for a request that broke its contract, naming every field. */
+export function validationFailed(found: readonly Violation[]): AppError {
+  return new AppError('VALIDATION_FAILED', {
+    detail: found.map((v) => `${v.in} ${v.path}: ${v.message}`).join('; '),
+    extensions: { errors: found },
+  });
 }

@@ -53,6 +53,11 @@ export function setupWorkerMetrics(workerId: string, primary?: Channel) {
     help: 'Sampled requests mirrored to the shadow, by result (match, diff, dropped, failed, skipped)',
     labelNames: ['route', 'result'] as const,
   });
+  const contractBreaches = new client.Counter({
+    name: 'router_contract_breaches_total',
+    help: "Sampled answers that break the existing service's OpenAPI document (LEGACY_OPENAPI_FILE), by who answered (ferrite: the client's answer; shadow)",
+    labelNames: ['route', 'answer'] as const,
+  });
   const shadowDiffs = new client.Counter({
     name: 'router_shadow_diffs_total',
     help: 'Shadow answers whose status or JSON body differed from the response the client got',
@@ -123,6 +128,9 @@ export function setupWorkerMetrics(workerId: string, primary?: Channel) {
     },
     upstreamRetry(upstream: string, reason: string) {
       upstreamRetries.inc({ upstream, reason });
+    },
+    contractBreach(route: string, answer: 'ferrite' | 'shadow') {
+      contractBreaches.inc({ route, answer });
     },
     shadowResult(route: string, result: 'match' | 'diff' | 'dropped' | 'failed' | 'skipped') {
       shadowResults.inc({ route, result });

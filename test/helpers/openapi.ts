@@ -20,13 +20,20 @@ export function openapiChecker(doc: Record<string, unknown>) {
     const declared = (doc as Doc).paths[openapiPath]?.[method]?.responses;
     assert.ok(declared, `${method.toUpperCase()} ${openapiPath} is in the contract`);
     const key = status in declared ? status : 'default';
-    const content = declared[key]?.content;
+    // A response may be one of components.responses, by reference.
+    const shared = (declared[key] as { $ref?: string } | undefined)?.$ref;
+    const response = shared
+      ? (doc as { components: { responses: Record<string, { content?: Record<string, unknown> }> } })
+          .components.responses[shared.split('/').pop() as string]
+      : declared[key];
+    const at = shared ? shared.slice(1) : `/paths/${pointer(openapiPath)}/${method}/responses/${key}`;
+    const content = response?.content;
     if (!content) {
       assert.equal(res.body.length, 0, `${status} declares no body`);
       return;
     }
     assert.ok(type in content, `${method} ${openapiPath} ${status}: ${type} is declared`);
-    const ref = `openapi#/paths/${pointer(openapiPath)}/${method}/responses/${key}/content/${pointer(type)}/schema`;
+    const ref = `openapi#${at}/content/${pointer(type)}/schema`;
     const validate = ajv.compile({ $ref: ref });
     assert.ok(validate(res.json()), `${method} ${openapiPath} ${status}: ${ajv.errorsText(validate.errors)}`);
   };

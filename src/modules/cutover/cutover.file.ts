@@ -4,6 +4,7 @@
 // half-applying.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { parseRoutePattern, type RoutePattern, routeMatches } from '../../http/route-pattern.ts';
 
 export type Serve = 'ferrite' | 'legacy' | 'canary';
 
@@ -25,10 +26,7 @@ export interface CutoverRule {
   /** How operators and metrics name it: `name`, else the `match` text. */
   name: string;
   match: string;
-  /** Upper-case methods; undefined: any. */
-  methods: ReadonlySet<string> | undefined;
-  /** Literal segments, `:param` (one segment), and a final `*` (the rest, possibly nothing). */
-  segments: readonly string[];
+  pattern: RoutePattern;
   serve: Serve;
   /** canary: the share of callers (0–100) that ferrite serves. */
   percent: number;
@@ -44,7 +42,6 @@ export const DEFAULT_BUDGET: RollbackBudget = {
 };
 
 const MAX_RULES = 1000;
-const METHOD = /^[A-Z]+$/;
 const RULE_KEYS = new Set(['name', 'match', 'serve', 'percent', 'rollback']);
 const BUDGET_LIMITS: Record<keyof RollbackBudget, [min: number, max: number]> = {
   errorRatio: [0, 1],
@@ -115,15 +112,8 @@ function readRule(raw: unknown, at: string, problems: string[]): CutoverRule | u
   const before = problems.length;
   for (const key of Object.keys(r)) if (!RULE_KEYS.has(key)) problems.push(`${at}.${key}: unknown key`);
   const match = typeof r.match === 'string' ? r.match.trim() : '';
-  const [methodText = '', path = '', ...extra] = match.split(/\s+/);
-  const methods = methodText === '*' ? undefined : new Set(methodText.split(',').map((m) => m.toUpperCase()));
-  if (extra.length > 0 || !path.startsWith('/') || (methods && [...methods].some((m) => !METHOD.test(m)))) {
-    problems.push(
-      `${at}.match: must be "METHOD[,METHOD] /path" or "* /path" (":param" segments, a final "*")`,
-    );
-  }
-  const segments = path.split('/').slice(1);
-  if (segments.slice(0, -1).includes('*')) problems.push(`${at}.match: "*" only as the last segment`);
+  const pattern = parseRoutePattern(match);
+  if ('problem' in pattern) problems.push(`${at}.match: ${pattern.problem}`);
   const serve = r.serve;
   if (serve !== 'ferrite' && serve !== 'legacy' && serve !== 'canary') {
     problems.push(`${at}.serve: must be ferrite, legacy or canary`);
@@ -143,8 +133,7 @@ function readRule(raw: unknown, at: string, problems: string[]): CutoverRule | u
   return {
     name: name as string,
     match,
-    methods,
-    segments,
+    pattern: pattern as RoutePattern,
     serve: serve as Serve,
     percent: percent as number,
     rollback,
@@ -177,24 +166,5 @@ export function findRule(
   method: string,
   path: string,
 ): CutoverRule | undefined {
-  const parts = path.split('/');
-  for (const rule of rules) {
-    // A GET rule covers HEAD, as express's GET routes do.
-    if (rule.methods && !rule.methods.has(method) && !(method === 'HEAD' && rule.methods.has('GET')))
-      continue;
-    if (segmentsMatch(rule.segments, parts)) return rule;
-  }
-  return undefined;
-}
-
-function segmentsMatch(segments: readonly string[], parts: string[]): boolean {
-  // parts[0] is the empty string before the leading '/'.
-  for (let i = 0; i < segments.length; i++) {
-    const want = segments[i] as string;
-    if (want === '*' && i === segments.length - 1) return true;
-    const got = parts[i + 1];
-    if (got === undefined) return false;
-    if (want.startsWith(':') ? got === '' : got !== want) return false;
-  }
-  return parts.length === segments.length + 1;
+  return rules.find((rule) => routeMatches(rule.pattern, method, path));
 }

@@ -4,11 +4,11 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Response } from 'express';
 
-export interface Captured {
+/** A response body as sent, up to a bound (past it: none, and `overflow`). */
+export interface Sent {
   chunks: Buffer[];
   size: number;
   overflow: boolean;
-  encoding: string | undefined;
 }
 
 export const header = (v: unknown) =>
@@ -39,7 +39,7 @@ export function parse(body: Buffer): { ok: true; value: unknown } | { ok: false 
 }
 
 /** Adds a written chunk to `c`, up to `max` bytes in all (past it: none, and `overflow`). */
-function keep(c: Omit<Captured, 'encoding'>, max: number, chunk: unknown, encoding: unknown): void {
+function keep(c: Sent, max: number, chunk: unknown, encoding: unknown): void {
   if (c.overflow || chunk === undefined || chunk === null || typeof chunk === 'function') return;
   const buf =
     typeof chunk === 'string'
@@ -57,36 +57,6 @@ function keep(c: Omit<Captured, 'encoding'>, max: number, chunk: unknown, encodi
 }
 
 /**
- * Records, up to `max` bytes, what the handlers write (before compression: this wrapper sits
- * outside the compressor's), and the content-encoding the handler chose.
- */
-export function capture(res: Response, max: number): Captured {
-  const c: Captured = { chunks: [], size: 0, overflow: false, encoding: undefined };
-  const noteEncoding = () => {
-    c.encoding ??= header(res.getHeader('content-encoding'));
-  };
-  const take = (chunk: unknown, encoding: unknown) => {
-    noteEncoding();
-    keep(c, max, chunk, encoding);
-  };
-  const { write, end, writeHead } = res;
-  const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
-  r.writeHead = function (this: Response, ...args: unknown[]) {
-    noteEncoding();
-    return (writeHead as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  r.write = function (this: Response, ...args: unknown[]) {
-    take(args[0], args[1]);
-    return (write as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  r.end = function (this: Response, ...args: unknown[]) {
-    take(args[0], args[1]);
-    return (end as (...a: unknown[]) => unknown).apply(this, args);
-  };
-  return c;
-}
-
-/**
  * Records, up to `max` bytes, the body as sent: installed ahead of the compressor, which sets
  * itself up inside a handler's first write or end and then feeds its output back through the
  * methods it found (these). A chunk written while no compressor sat in front is kept unless a
@@ -94,7 +64,7 @@ export function capture(res: Response, max: number): Captured {
  * with a compressor in front is the compressor's output. `Content-Encoding`, read when the
  * response is done, says how the kept bytes are encoded.
  */
-export function captureSent(res: Response, max: number): Omit<Captured, 'encoding'> {
+export function captureSent(res: Response, max: number): Sent {
   const c = { chunks: [] as Buffer[], size: 0, overflow: false };
   const r = res as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const name of ['write', 'end'] as const) {
@@ -132,9 +102,12 @@ export function headerDifferences(
   b: Record<string, unknown>,
   ignore: ReadonlySet<string>,
 ): string[] {
+  // HTTP/2's pseudo-headers (`:status`) are the status line, compared on their own.
   const norm = (h: Record<string, unknown>) =>
     new Map(
-      Object.entries(h).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v)]),
+      Object.entries(h)
+        .filter(([k]) => k.charCodeAt(0) !== 58 /* : */)
+        .map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v)]),
     );
   const [x, y] = [norm(a), norm(b)];
   const out: string[] = [];

@@ -6,9 +6,7 @@ import path from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 import { redactUrl } from '../../http/context.ts';
 import type { Logger } from '../../log.ts';
-import { type Captured, captureSent, decode, header, isJson, parse } from './gateway.answers.ts';
-
-type Sent = Omit<Captured, 'encoding'>;
+import { captureSent, decode, header, isJson, parse, type Sent } from './gateway.answers.ts';
 
 export interface CaptureOptions {
   dir: string;

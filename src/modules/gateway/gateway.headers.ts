@@ -127,6 +127,21 @@ export function copyResponseHeaders(headers: Record<string, string | string[] | 
   }
 }
 
+/**
+ * `headers` for a body read (and decoded) here and sent whole: its own length, and neither the
+ * client's length nor its content coding, which described the bytes as they came.
+ */
+export function withReadBody(headers: string[], body: Buffer): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name === 'content-length' || name === 'content-encoding') continue;
+    out.push(name, headers[i + 1] as string);
+  }
+  out.push('content-length', String(body.length));
+  return out;
+}
+
 /** Whether the request carries a body (HTTP/2 bodies without content-length included). */
 export function hasBody(req: Request): boolean {
   const length = req.headers['content-length'];

@@ -127,8 +127,12 @@ export async function proxy(
   req: Request,
   res: Response,
   up: Upstream,
-  /** `faithful`: relay the answer exactly (the legacy passthrough); else as ferrite's own. */
-  target: { path: string; headers: string[]; faithful?: boolean },
+  /**
+   * `faithful`: relay the answer exactly (the legacy passthrough); else as ferrite's own.
+   * `body`: the request body already read (and checked against the contract), sent instead of
+   * the request's stream.
+   */
+  target: { path: string; headers: string[]; faithful?: boolean; body?: Buffer },
   policy: RetryPolicy,
   metrics: WorkerMetrics,
 ): Promise<void> {
@@ -181,7 +185,7 @@ export async function proxy(
           method: method as Dispatcher.HttpMethod,
           path: target.path,
           headers: target.headers,
-          body: bodyful ? (requestBody(req) as unknown as Readable) : undefined,
+          body: target.body ?? (bodyful ? (requestBody(req) as unknown as Readable) : undefined),
           signal,
         });
       } catch (err) {

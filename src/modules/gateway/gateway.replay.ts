@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
 import { undici } from '../../http/client.ts';
 import { header, headerDifferences, isJson, parse, VOLATILE_HEADERS } from './gateway.answers.ts';
 import { REDACTED } from './gateway.capture.ts';
+import type { Contract } from './gateway.contract.ts';
 import { jsonDifferences } from './gateway.diff.ts';
 import { isHopByHop } from './gateway.headers.ts';
+import { pathOf } from './gateway.paths.ts';
 
 export interface ReplayOptions {
   a: string;
@@ -20,6 +22,8 @@ export interface ReplayOptions {
   headers: Record<string, string>;
   timeoutMs: number;
   maxBodyBytes: number;
+  /** The existing service's contract: an answer from either side that breaks it is drift. */
+  contract?: Contract | undefined;
 }
 
 export type ReplayOutcome =
@@ -126,5 +130,19 @@ export async function replayRecord(record: unknown, opts: ReplayOptions): Promis
     return { kind: 'failed', why: (err as Error).message };
   }
   const differences = answerDifferences(answers[0], answers[1], opts);
+  if (opts.contract) {
+    for (const [side, answer] of [
+      ['a', answers[0]],
+      ['b', answers[1]],
+    ] as const) {
+      const json = isJson(header(answer.headers['content-type'])) ? parse(answer.body) : undefined;
+      const found = opts.contract.answerProblems(req.method, pathOf(req.url), {
+        status: answer.status,
+        headers: answer.headers,
+        body: json?.ok ? { json: json.value } : undefined,
+      });
+      differences.push(...found.map((p) => `contract (${side}): ${p}`));
+    }
+  }
   return differences.length === 0 ? { kind: 'match' } : { kind: 'drift', differences };
 }

@@ -5,9 +5,11 @@ import { AppError } from '../../errors.ts';
 import { authenticate, requireScope, type TokenVerifier } from '../../http/auth.ts';
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
+import { contractAdmission } from './gateway.admit.ts';
 import { BREAKER_STATE_VALUE } from './gateway.breaker.ts';
 import { createCapture } from './gateway.capture.ts';
-import { upstreamRequestHeaders } from './gateway.headers.ts';
+import { Contract } from './gateway.contract.ts';
+import { upstreamRequestHeaders, withReadBody } from './gateway.headers.ts';
 import { canonicalPath, pathOf, underPrefix } from './gateway.paths.ts';
 import { proxy, type RetryPolicy } from './gateway.proxy.ts';
 import { createShadow } from './gateway.shadow.ts';
@@ -118,6 +120,14 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
         log,
       })
     : undefined;
+  // Loaded (and checked) by `prepare` first, so a bad file has stopped the start already.
+  const contract = config.LEGACY_OPENAPI_FILE ? Contract.load(config.LEGACY_OPENAPI_FILE) : undefined;
+  const admit = contract && contractAdmission(contract, config.BODY_LIMIT_BYTES);
+  /** The upstream request: path, headers, and the body when the contract's check read it. */
+  const forwarded = async (req: Request, res: Response, path: string, headers: string[]) => {
+    const body = admit ? await admit(req, res, path) : undefined;
+    return body ? { headers: withReadBody(headers, body), body } : { headers };
+  };
   const capture =
     config.CAPTURE_SAMPLE > 0
       ? createCapture(
@@ -139,6 +149,7 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
           url: config.SHADOW_UPSTREAM_URL,
           percent: config.SHADOW_PERCENT,
           paths: config.SHADOW_PATHS,
+          idempotent: config.SHADOW_IDEMPOTENT,
           ignoreFields: new Set(config.SHADOW_IGNORE_FIELDS),
           ignoreHeaders: new Set(config.SHADOW_IGNORE_HEADERS.map((h) => h.toLowerCase())),
           maxConcurrency: config.SHADOW_MAX_CONCURRENCY,
@@ -146,7 +157,7 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
           maxBodyBytes: config.SHADOW_MAX_BODY_BYTES,
           logDiffs: config.SHADOW_LOG_DIFFS,
         },
-        { log, metrics },
+        { log, metrics, contract },
       )
     : undefined;
 
@@ -187,16 +198,12 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
         detail: `No upstream is configured for ${route.prefix} (${route.key}).`,
       });
     }
-    return proxy(
-      req,
-      res,
-      route.upstream,
-      {
-        path: route.upstream.path(req.url.slice(route.prefix.length)),
-        headers: upstreamRequestHeaders(req, { forwardAuthorization, prefix: route.prefix }),
-      },
-      policy,
-      metrics,
+    const up = route.upstream;
+    const target = { path: up.path(req.url.slice(route.prefix.length)) };
+    const headers = upstreamRequestHeaders(req, { forwardAuthorization, prefix: route.prefix });
+    if (!admit) return proxy(req, res, up, { ...target, headers }, policy, metrics);
+    return forwarded(req, res, path, headers).then((checked) =>
+      proxy(req, res, up, { ...target, ...checked }, policy, metrics),
     );
   };
 
@@ -209,11 +216,17 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
       if (url.charCodeAt(0) !== 47 /* / */) {
         throw new AppError('BAD_REQUEST', { detail: 'Only origin-form request targets are forwarded.' });
       }
-      const { problem } = canonicalPath(pathOf(url));
+      const path = pathOf(url);
+      const { problem } = canonicalPath(path);
       if (problem) refusePath(problem);
       // The legacy service authenticates its callers itself.
-      const headers = upstreamRequestHeaders(req, { forwardAuthorization: true });
-      await proxy(req, res, legacy, { path: legacy.path(url), headers, faithful: true }, policy, metrics);
+      const checked = await forwarded(
+        req,
+        res,
+        path,
+        upstreamRequestHeaders(req, { forwardAuthorization: true }),
+      );
+      await proxy(req, res, legacy, { path: legacy.path(url), faithful: true, ...checked }, policy, metrics);
     });
 
   return {
@@ -228,6 +241,8 @@ export function createGateway({ config, tokens, log, metrics, worker }: GatewayD
     capture: capture?.middleware,
     /** Ends the capture file (a draining worker). */
     closeCapture: () => capture?.close(),
+    /** The existing service's operations (LEGACY_OPENAPI_FILE), for /api/openapi.json. */
+    contract: contract?.description,
     /** Breaker states for `/api/ready`; an open breaker does not make the worker unready. */
     readiness: (): Record<string, unknown> =>
       upstreams.size === 0
