@@ -8,12 +8,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { runCli } from './helpers/cli.ts';
 import { bearer, h2once, type Reply, type RequestInit } from './helpers/clients.ts';
 import { killOnExit, ROOT, startCluster, useCluster } from './helpers/cluster.ts';
+import { FuzzClients, operations, requestArb } from './helpers/fuzz.ts';
 import { JWT_SECRET, metricValue, mint, scrape } from './helpers/gateway.ts';
 import { until } from './helpers/until.ts';
 import { UpstreamDouble } from './helpers/upstream-double.ts';
@@ -321,7 +323,8 @@ describe('/api/openapi.json', () => {
       'application/problem+json',
     ]);
     assert.equal(
-      (created['400']?.content?.['application/json'] as { schema: { $ref: string } }).schema.$ref,
+      (created['400']?.content?.['application/json'] as { schema?: { $ref: string } } | undefined)?.schema
+        ?.$ref,
       '#/components/schemas/LegacyProblem',
     );
     assert.equal(created['413']?.$ref, '#/components/responses/PayloadTooLarge');
@@ -352,6 +355,36 @@ describe('/api/openapi.json', () => {
     assert.deepEqual(listed, []);
     assert.deepEqual(report.totals, { ...report.totals, errors: 0, warnings: 0 });
   });
+});
+
+describe('fuzzing the legacy operations', () => {
+  let clients: FuzzClients | undefined;
+  after(() => clients?.close());
+  for (const protocol of ['h1', 'h2'] as const) {
+    it(`answers hostile input with the legacy's answer or a problem, never a 5xx (${protocol})`, async () => {
+      const { cluster, h1 } = service;
+      clients ??= new FuzzClients(cluster.http, cluster.https, cluster.ca);
+      const doc = (await h1.request(service.url('/api/openapi.json'))).json();
+      const legacyOps = operations(doc as never).filter((op) => /^\/(shop|v1)\//.test(op.path));
+      assert.equal(legacyOps.length, 4);
+      const { token } = await mint('task:write');
+      const pids = cluster.workerPids();
+      for (const [index, op] of legacyOps.entries()) {
+        const property = fc.asyncProperty(
+          requestArb(op, { ids: ['1', '7', '8', 'x'], paths: [] }, token),
+          async (req) => {
+            const res = await (clients as FuzzClients).send(protocol, req);
+            const what = `${req.method} ${req.url.slice(0, 200)} → ${res.status} ${res.body.toString().slice(0, 300)}`;
+            assert.ok(res.status < 500, what);
+            if (res.status >= 400)
+              assert.match(String(res.headers['content-type']), /^application\/problem\+json/, what);
+          },
+        );
+        await fc.assert(property, { seed: 1_500_015 + index, numRuns: Number(process.env.FUZZ_RUNS ?? 40) });
+      }
+      assert.deepEqual(cluster.workerPids(), pids, 'no worker died');
+    });
+  }
 });
 
 describe('npm run replay -- --contract', () => {
