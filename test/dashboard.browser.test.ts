@@ -8,7 +8,8 @@ import { SIM_MINER_ENV, useCluster } from './helpers/cluster.ts';
 import { until } from './helpers/until.ts';
 import { Api, newUser, type TestUser } from './helpers/workspace.ts';
 
-// Debian's chromium, installed by .ci/run; playwright-core drives it (it downloads no browser).
+// Debian's chromium, which `npm test` installs where it is missing (test/runner/system.ts);
+// playwright-core drives it (it downloads no browser).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const service = useCluster(

@@ -153,6 +153,25 @@ async function drainingWithSlowRequest(env: Record<string, string> = {}) {
 }
 
 describe('shutdown', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`stops the whole service started by \`npm start\` on ${signal} to npm, and exits 0`, async () => {
+      // The embedded Postgres too: every process below npm has to go.
+      const cluster = await startCluster({ via: 'npm', env: { DATABASE_URL: undefined } });
+      killOnExit(cluster);
+      const below = cluster.descendantPids('');
+      assert.ok(
+        cluster.descendantPids('ferrite-primary').length + cluster.descendantPids('ferrite-single').length >=
+          1,
+        'the service runs below npm',
+      );
+      assert.ok(cluster.descendantPids('postgres').length >= 1, 'and its embedded Postgres');
+      assert.equal(await cluster.stop(signal), 0);
+      await until('every process that ran below npm to exit', () =>
+        below.every((pid) => !alive(pid)) ? true : undefined,
+      );
+    });
+  }
+
   it('finishes an in-flight request on SIGTERM, then exits 0 leaving no worker behind', async () => {
     const { cluster, workers, slow } = await drainingWithSlowRequest();
     // New connections are refused once the listeners close…

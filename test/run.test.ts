@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { freePort } from '../src/db/embedded.ts';
+import { onPath, plan, TOOLS } from './runner/system.ts';
 
 const RUN = path.join(import.meta.dirname, 'run.ts');
 const FIXTURES = 'test/runner/fixtures';
@@ -72,5 +73,31 @@ describe('npm test (test/run.ts)', () => {
     const { code, out } = await runner(['passes.fixture.ts'], { [`${FIXTURES}/passes.fixture.ts`]: 4 });
     assert.notEqual(code, 0, out);
     assert.match(out, /passes\.fixture\.ts has 3 tests, expected at least 4/);
+  });
+});
+
+describe('what the suite needs outside npm (test/runner/system.ts)', () => {
+  it('finds commands on PATH, and nothing on an empty one', () => {
+    assert.equal(onPath('node', path.dirname(process.execPath)), true);
+    assert.equal(onPath('node', ''), false);
+    assert.equal(onPath(process.execPath, ''), true, 'an absolute path is checked as it is');
+  });
+
+  it('installs what is missing as root with apt-get, else stops with the command to run', () => {
+    const chromium = TOOLS.filter((t) => t.command === 'chromium');
+    assert.deepEqual(plan([], { root: false, apt: false }), { kind: 'ready' });
+    assert.deepEqual(plan(chromium, { root: true, apt: true }), {
+      kind: 'install',
+      packages: ['chromium'],
+      command: ['apt-get', 'install', '-y', '-qq', 'chromium'],
+    });
+    const stop = plan(TOOLS, { root: false, apt: true });
+    assert.equal(stop.kind, 'stop');
+    assert.match((stop as { message: string }).message, /sudo apt-get install -y procps chromium/);
+    const elsewhere = plan(chromium, { root: true, apt: false });
+    assert.match(
+      (elsewhere as { message: string }).message,
+      /install chromium with your system's package manager/,
+    );
   });
 });

@@ -17,6 +17,7 @@ import { glob, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FileCount } from './runner/count-reporter.ts';
+import { ensureSystemTools } from './runner/system.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DEFAULT_FILES = 'test/**/*.test.ts';
@@ -73,6 +74,8 @@ for (let i = 0; i < args.length; i++) {
 }
 const complete = patterns.length === 0;
 const filtered = nodeFlags.some((f) => FILTERS.some((name) => f.startsWith(name)));
+// Chromium only when browser tests are among the files run.
+ensureSystemTools({ browser: complete || patterns.some((p) => /browser|\*/.test(p)) });
 const floors: Floors = JSON.parse(await readFile(expectedFile, 'utf8').catch(() => '{"total":0,"files":{}}'));
 
 interface Pass {

@@ -68,6 +68,14 @@ export interface StartOptions {
   workers?: number;
   /** False: resolve at once, without waiting for "ferrite ready" (tests of the start-up itself). */
   waitReady?: boolean;
+  /** `npm`: started as the README says, `npm start` (the process signalled is npm's). */
+  via?: 'node' | 'npm';
+}
+
+/** `npm start` as a command: the npm running this suite (`npm test`) when there is one. */
+function npmStart(): [string, string[]] {
+  const cli = process.env.npm_execpath;
+  return cli && /\.c?js$/.test(cli) ? [process.execPath, [cli, 'start']] : ['npm', ['start']];
 }
 
 /** The process table as pid → [parent pid, command line]. */
@@ -111,7 +119,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
 
-  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = opts.via === 'npm' ? npmStart() : [process.execPath, [MAIN]];
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const ports = { http: 0, https: 0, metrics: 0 };
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
