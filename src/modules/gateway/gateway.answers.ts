@@ -30,6 +30,21 @@ export async function decode(body: Buffer, encoding: string, max: number): Promi
   return decoder(body, { maxOutputLength: max });
 }
 
+/** A response body read whole, or undefined (and the rest dropped) once it passes `max` bytes. */
+export async function readBounded(body: AsyncIterable<unknown> & { destroy(): unknown }, max: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 export function parse(body: Buffer): { ok: true; value: unknown } | { ok: false } {
   try {
     return { ok: true, value: JSON.parse(body.toString('utf8')) };

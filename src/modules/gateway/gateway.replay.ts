@@ -3,7 +3,14 @@
 // CI job gates a route's promotion on.
 import { createHash } from 'node:crypto';
 import { undici } from '../../http/client.ts';
-import { header, headerDifferences, isJson, parse, VOLATILE_HEADERS } from './gateway.answers.ts';
+import {
+  header,
+  headerDifferences,
+  isJson,
+  parse,
+  readBounded,
+  VOLATILE_HEADERS,
+} from './gateway.answers.ts';
 import { REDACTED } from './gateway.capture.ts';
 import type { Contract } from './gateway.contract.ts';
 import { jsonDifferences } from './gateway.diff.ts';
@@ -82,17 +89,9 @@ async function send(
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
   });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > opts.maxBodyBytes) {
-      res.body.destroy();
-      throw new Error(`an answer over ${opts.maxBodyBytes} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+  const body = await readBounded(res.body, opts.maxBodyBytes);
+  if (!body) throw new Error(`an answer over ${opts.maxBodyBytes} bytes`);
+  return { status: res.statusCode, headers: res.headers, body };
 }
 
 /** Where the two answers differ (empty: they match). */

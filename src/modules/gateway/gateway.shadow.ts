@@ -11,6 +11,7 @@ import {
   headerDifferences,
   isJson,
   parse,
+  readBounded,
   type Sent,
 } from './gateway.answers.ts';
 import type { Contract } from './gateway.contract.ts';
@@ -114,31 +115,22 @@ export function createShadow(
     );
   };
 
-  async function ask(req: Request, signal: AbortSignal, body?: Buffer): Promise<Answer> {
+  async function ask(req: Request, signal: AbortSignal, sent?: Buffer): Promise<Answer> {
     const res = await pool.request({
       method: req.method as 'GET',
       path: base + req.originalUrl,
       // The shadow authenticates like ferrite does, so it gets the client's credentials.
       headers: upstreamRequestHeaders(req, { forwardAuthorization: true, shadow: true }),
-      body,
+      body: sent,
       signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs)]),
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > opts.maxBodyBytes) {
-        res.body.destroy();
-        return { status: res.statusCode, headers: res.headers, type: '', encoding: '', body: undefined };
-      }
-      chunks.push(chunk as Buffer);
-    }
+    const body = await readBounded(res.body, opts.maxBodyBytes);
     return {
       status: res.statusCode,
       headers: res.headers,
-      type: header(res.headers['content-type']),
-      encoding: header(res.headers['content-encoding']),
-      body: Buffer.concat(chunks),
+      type: body ? header(res.headers['content-type']) : '',
+      encoding: body ? header(res.headers['content-encoding']) : '',
+      body,
     };
   }
 
