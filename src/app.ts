@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/pool.ts';
 import { enableCompression } from './http/compression.ts';
 import { identify, requestContext } from './http/context.ts';
+import { corsMiddleware } from './http/cors.ts';
 import './http/json-response.ts';
 import { bearerToken, hasScopes } from './http/auth.ts';
 import { openapiDocument } from './http/openapi.ts';
@@ -65,6 +66,9 @@ export function createApp(deps: AppDeps): {
 
   app.use(requestContext(deps.log, deps.metrics));
   app.use(apiHeaders());
+  // Before every route (the gateway's and the legacy's too): a preflight never meets authentication.
+  const cors = corsMiddleware(config);
+  if (cors) app.use(cors);
   const compressibleTypes = new Map<string, boolean>();
   enableCompression(app, {
     threshold: config.COMPRESSION_THRESHOLD_BYTES,

@@ -47,6 +47,9 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((cfg.TLS_CERT === undefined) !== (cfg.TLS_KEY === undefined)) {
     issues.push('TLS_CERT/TLS_KEY: set both or neither');
   }
+  if (cfg.CORS_ORIGINS.includes('*') && cfg.CORS_CREDENTIALS) {
+    issues.push('CORS_ORIGINS: `*` cannot be combined with CORS_CREDENTIALS=true; name the origins');
+  }
   if (cfg.HEADERS_TIMEOUT_MS > cfg.REQUEST_TIMEOUT_MS) {
     issues.push('HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS');
   }

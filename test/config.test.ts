@@ -106,6 +106,21 @@ describe('configuration', () => {
     assert.throws(() => parseConfig({ TLS_CERT: '/x.pem' }), /TLS_CERT\/TLS_KEY/);
   });
 
+  it('takes CORS origins as origins, and `*` only without credentials', () => {
+    assert.deepEqual(parseConfig({ CORS_ORIGINS: 'https://a.example, http://127.0.0.1:3000' }).CORS_ORIGINS, [
+      'https://a.example',
+      'http://127.0.0.1:3000',
+    ]);
+    assert.deepEqual(parseConfig({}).CORS_ORIGINS, [], 'off by default');
+    assert.throws(() => parseConfig({ CORS_ORIGINS: 'https://a.example/app' }), /CORS_ORIGINS/);
+    assert.throws(() => parseConfig({ CORS_ORIGINS: 'a.example' }), /CORS_ORIGINS/);
+    assert.throws(
+      () => parseConfig({ CORS_ORIGINS: '*', CORS_CREDENTIALS: 'true' }),
+      /CORS_ORIGINS: `\*` cannot/,
+    );
+    assert.equal(parseConfig({ CORS_ORIGINS: '*' }).CORS_ORIGINS[0], '*');
+  });
+
   it('refuses to run in production without a strong JWT_SECRET', () => {
     assert.throws(() => parseConfig({ NODE_ENV: 'production' }), /JWT_SECRET: missing/);
     assert.throws(() => parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'short' }), /JWT_SECRET: shorter/);

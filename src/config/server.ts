@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { bool, int, optionalString, optionalUrl, port } from './parsers.ts';
+import { bool, int, list, optionalString, optionalUrl, port } from './parsers.ts';
 
 export const processKeys = {
   NODE_ENV: z
@@ -88,6 +88,27 @@ export const httpKeys = {
     .string()
     .default('loopback')
     .describe('express `trust proxy` (which `X-Forwarded-*` to believe)'),
+  CORS_ORIGINS: list()
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            (o) => o === '*' || (URL.canParse(o) && new URL(o).origin === o),
+            'each an origin (`https://app.example.com`, no path) or `*`',
+          ),
+      ),
+    )
+    .describe(
+      'origins whose browser apps may call the API (CORS: preflights answered before authentication on every route, a preflight from another origin refused with 403); `*`: any (not with credentials); unset: CORS off',
+    ),
+  CORS_CREDENTIALS: bool(false).describe(
+    '`true`: cross-origin requests may carry cookies and HTTP authentication (`Access-Control-Allow-Credentials`)',
+  ),
+  CORS_EXPOSED_HEADERS: list('ETag,X-Request-Id,Location,Retry-After').describe(
+    'response headers a cross-origin page may read',
+  ),
+  CORS_MAX_AGE_SECONDS: int(600, 0, 86_400).describe('how long a browser may cache a preflight answer'),
   EXPOSE_ERRORS: bool(false).describe(
     "`true`: 500 responses carry the error's message and stack (never set it on a reachable host); the only switch for that, whatever `NODE_ENV` says",
   ),

@@ -246,12 +246,17 @@ function send(
   faithful: boolean,
 ): Promise<Outcome> {
   res.statusCode = response.statusCode;
+  // ferrite's CORS headers (CORS_ORIGINS) stay on an answer that brings none of its own.
+  const ownCors = faithful && response.headers['access-control-allow-origin'] === undefined;
   if (faithful) {
     // The upstream's answer as it sent it: none of ferrite's own headers (security headers for
     // its JSON, no-store for credentialed requests) but the request id, and no compression.
-    for (const name of res.getHeaderNames()) if (name !== 'x-request-id') res.removeHeader(name);
+    for (const name of res.getHeaderNames()) {
+      if (name !== 'x-request-id' && !(ownCors && name.startsWith('access-control-'))) res.removeHeader(name);
+    }
     leaveUncompressed(res);
   }
   copyResponseHeaders(response.headers, res);
+  if (ownCors && res.hasHeader('access-control-allow-origin')) res.vary('Origin');
   return relay(response.body, res, signal);
 }
