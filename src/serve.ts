@@ -10,6 +10,7 @@ import { warmValidators } from './http/validation.ts';
 import type { Channel } from './ipc.ts';
 import type { Logger } from './log.ts';
 import { setupWorkerMetrics, type WorkerMetrics } from './metrics/worker.metrics.ts';
+import { usedFallbacks } from './native/addons.ts';
 import { version } from './version.ts';
 
 export interface ServeOptions {
@@ -131,6 +132,14 @@ export function createServing({
       const ports = await listeners.listen();
       startup.listening = Math.round(performance.now());
       log.info({ ports, startup }, 'worker ready');
+      // Said once per service, by the first worker (or the only process), not once per worker.
+      const fallbacks = usedFallbacks();
+      if (Object.keys(fallbacks).length > 0 && (workerId === '1' || workerId === 'single')) {
+        log.warn(
+          { platform: `${process.platform}-${process.arch}`, fallbacks },
+          'prebuilt addons not used here; their fallbacks run instead (slower)',
+        );
+      }
       // Request validators not yet needed compile now, between requests (see warmValidators).
       void warmValidators();
       return ports;

@@ -10,7 +10,8 @@
 //
 // A complete run has a second pass: SINGLE_FILES again with the service in PROCESS_MODEL=single
 // (TEST_PROCESS_MODEL=single; tests about the cluster itself are skipped there, with a reason),
-// counted against the floors' `single` section.
+// counted against the floors' `single` section; and a third: the auth suite (FALLBACK_FILES) with
+// NATIVE_ADDONS=off, the prebuilt addons' fallbacks, counted against `fallback`.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { glob, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,8 @@ const SINGLE_FILES = [
   'test/workflow.test.ts',
   'test/lifecycle.test.ts',
 ];
+/** The fallbacks pass: the auth suite with the prebuilt addons' fallbacks (NATIVE_ADDONS=off). */
+const FALLBACK_FILES = ['test/auth.test.ts', 'test/legacy-tokens.test.ts', 'test/users-import.test.ts'];
 /** Flags that run only part of a file: per-file floors cannot hold then. */
 const FILTERS = [
   '--test-name-pattern',
@@ -56,6 +59,8 @@ interface Counted {
 interface Floors extends Counted {
   /** The single-process pass's. */
   single?: Counted;
+  /** The fallbacks pass's. */
+  fallback?: Counted;
 }
 
 const args = process.argv.slice(2);
@@ -168,12 +173,23 @@ const single = (globs: string[]) =>
   pass(' (PROCESS_MODEL=single)', globs, floors.single ?? { total: 0, files: {} }, {
     TEST_PROCESS_MODEL: 'single',
   });
-const passes: { key: 'main' | 'single'; result: Pass }[] = [];
+const passes: { key: 'main' | 'single' | 'fallback'; result: Pass }[] = [];
 if (singleOnly) {
   passes.push({ key: 'single', result: await single(complete ? SINGLE_FILES : patterns) });
 } else {
   passes.push({ key: 'main', result: await pass('', complete ? [DEFAULT_FILES] : patterns, floors, {}) });
   if (complete) passes.push({ key: 'single', result: await single(SINGLE_FILES) });
+  if (complete) {
+    const fallback = await pass(
+      ' (NATIVE_ADDONS=off)',
+      FALLBACK_FILES,
+      floors.fallback ?? { total: 0, files: {} },
+      {
+        NATIVE_ADDONS: 'off',
+      },
+    );
+    passes.push({ key: 'fallback', result: fallback });
+  }
 }
 
 const failed = passes.some((p) => p.result.failed);
@@ -191,6 +207,7 @@ if (record) {
     const next: Floors = {
       ...section(main),
       single: section(passes.find((p) => p.key === 'single')?.result as Pass),
+      fallback: section(passes.find((p) => p.key === 'fallback')?.result as Pass),
     };
     await writeFile(expectedFile, `${JSON.stringify(next, null, 2)}\n`);
     console.log(`✔ recorded floors in ${path.relative(ROOT, expectedFile)}`);

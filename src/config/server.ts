@@ -4,6 +4,12 @@ import { z } from 'zod';
 import { bool, int, list, optionalString, optionalUrl, port } from './parsers.ts';
 
 export const processKeys = {
+  NATIVE_ADDONS: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      '`off`: the fallbacks (JWT on node:crypto; argon2id, bcrypt and XXH64 in hash-wasm) even where the prebuilt Rust addons load, as on a platform without them; read from the environment when the addons load',
+    ),
   NODE_ENV: z
     .enum(['development', 'production', 'test'])
     .default('development')

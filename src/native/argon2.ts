@@ -1,8 +1,38 @@
-import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { addon } from './addons.ts';
 import { isBcrypt, verifyBcrypt } from './bcrypt.ts';
+import { onThread } from './wasm-pool.ts';
+
+type Native = typeof import('@node-rs/argon2');
+const require = createRequire(import.meta.url);
+// The Rust addon where it loads (libuv's pool); else hash-wasm's argon2 (WebAssembly) on worker
+// threads (native/wasm-pool.ts): slower, but still off the event loop.
+const native = addon(
+  'argon2',
+  () => require('@node-rs/argon2') as Native,
+  'hash-wasm (WebAssembly, worker threads)',
+);
+
+function hash(password: string, o: Argon2Params): Promise<string> {
+  if (native) return native.hash(password, { algorithm: ARGON2ID, ...o });
+  return onThread<string>({
+    op: 'argon2id',
+    password,
+    salt: randomBytes(16),
+    parallelism: o.parallelism,
+    iterations: o.timeCost,
+    memorySize: o.memoryCost,
+  });
+}
+
+function verify(phc: string, password: string): Promise<boolean> {
+  if (native) return native.verify(phc, password);
+  return onThread<boolean>({ op: 'argon2Verify', password, hash: phc });
+}
 
 // `Algorithm` is an ambient const enum (types only); Argon2id is its value 2.
-const ARGON2ID = 2 as Algorithm;
+const ARGON2ID = 2 as import('@node-rs/argon2').Algorithm;
 
 export interface Argon2Params {
   memoryCost: number;
@@ -48,9 +78,9 @@ async function limited<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** argon2id in the Rust addon; async, so hashing runs on libuv's pool, not the event loop. */
+/** argon2id in the Rust addon; async, so hashing runs on libuv's pool, not the event loop (the fallback's on worker threads). */
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return limited(() => hash(password, { algorithm: ARGON2ID, ...params }));
+  return limited(() => hash(password, params));
 }
 
 /**

@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { addon } from './addons.ts';
+import { onThread } from './wasm-pool.ts';
 
 /**
  * bcrypt, for verifying passwords imported from a service that stored them so (`npm run
@@ -23,27 +25,28 @@ export function isBcrypt(hash: string): boolean {
   return BCRYPT.test(hash);
 }
 
-let binding: Binding | null | undefined;
+let binding: Binding | undefined;
 
-function load(): Binding | null {
-  if (binding !== undefined) return binding;
-  try {
-    binding = createRequire(import.meta.url)('@node-rs/bcrypt-linux-x64-gnu') as Binding;
-  } catch {
-    binding = null;
-  }
+function load(): Binding {
+  if (binding) return binding;
+  const require = createRequire(import.meta.url);
+  // Elsewhere, hash-wasm's bcrypt (WebAssembly) on worker threads.
+  binding = addon(
+    'bcrypt',
+    () => require('@node-rs/bcrypt-linux-x64-gnu') as Binding,
+    'hash-wasm (WebAssembly, worker threads)',
+  ) ?? { verify: (password, hash) => onThread<boolean>({ op: 'bcryptVerify', password, hash }) };
   return binding;
 }
 
-/** Whether bcrypt hashes can be verified on this system (users:import refuses them otherwise). */
+/** Whether bcrypt hashes can be verified on this system: everywhere, with the fallback. */
 export function bcryptAvailable(): boolean {
-  return load() !== null;
+  return load() !== undefined;
 }
 
-/** False for a wrong password or an unreadable hash; throws where no binary exists. */
+/** False for a wrong password or an unreadable hash. */
 export async function verifyBcrypt(hash: string, password: string): Promise<boolean> {
-  const b = load();
-  if (!b)
-    throw new Error(`no prebuilt bcrypt binary for ${process.platform}-${process.arch} in this project`);
-  return b.verify(password, hash).catch(() => false);
+  return load()
+    .verify(password, hash)
+    .catch(() => false);
 }

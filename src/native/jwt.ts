@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { addon } from './addons.ts';
+import * as fallback from './jwt.fallback.ts';
 
 /**
  * @node-rs/jsonwebtoken (Rust). Its umbrella package cannot be installed with `npm ci` here:
@@ -48,7 +50,12 @@ function load(): Binding {
   return require(`@node-rs/jsonwebtoken-linux-x64-${isMusl() ? 'musl' : 'gnu'}`) as Binding;
 }
 
-const binding = load();
+// Elsewhere (arm64, …), node:crypto: the same API and checks (native/jwt.fallback.ts).
+const binding: Binding = addon('jsonwebtoken', load, 'node:crypto') ?? {
+  ...fallback,
+  sign: async (claims, key, header) => fallback.signSync(claims, key, header),
+  verify: async (token, key, validation) => fallback.verifySync(token, key, validation),
+};
 
 export const decodeHeader = (token: string): JwtHeader => binding.decodeHeader(token);
 export const signJwt = (claims: Claims, key: string | Uint8Array, header: JwtHeader): Promise<string> =>
