@@ -31,6 +31,11 @@ if (process.argv[2] === 'footprint') {
   await import('./footprint.ts');
   process.exit(process.exitCode ?? 0);
 }
+// `npm run bench -- tracing`: the hot path with OpenTelemetry off, at 1 % and at 100 %.
+if (process.argv[2] === 'tracing') {
+  await import('./tracing.ts');
+  process.exit(process.exitCode ?? 0);
+}
 
 const { values } = parseArgs({
   options: {

@@ -11,6 +11,7 @@ import type { Channel } from './ipc.ts';
 import type { Logger } from './log.ts';
 import { setupWorkerMetrics, type WorkerMetrics } from './metrics/worker.metrics.ts';
 import { usedFallbacks } from './native/addons.ts';
+import { startTracing, stopTracing } from './tracing/index.ts';
 import { version } from './version.ts';
 
 export interface ServeOptions {
@@ -117,6 +118,8 @@ export function createServing({
       return listeners.draining || stopping !== undefined;
     },
     async listen() {
+      // Traces, when an OTLP endpoint is configured, before the first request.
+      await startTracing({ version, role: workerId });
       // Ready means: the pool has answered a query and the listeners are up.
       for (let attempt = 1; stopping === undefined; attempt++) {
         try {
@@ -153,6 +156,7 @@ export function createServing({
         await closeModules().catch((err) => log.warn({ err }, 'closing modules failed'));
         await drained;
         await db.close().catch((err) => log.warn({ err }, 'closing the pool failed'));
+        await stopTracing();
       })();
       return stopping;
     },

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { bool, int, list, optionalString, optionalUrl, port } from './parsers.ts';
 
 export const processKeys = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.describe(
+    'OpenTelemetry: the OTLP/HTTP collector (`http://collector:4318`); set (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), each worker exports traces with the official SDK, which reads the other standard `OTEL_*` variables (`OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP_HEADERS`, …); unset: no SDK is loaded',
+  ),
   NATIVE_ADDONS: z
     .enum(['on', 'off'])
     .default('on')

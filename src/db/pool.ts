@@ -3,6 +3,7 @@ import QueryStream from 'pg-query-stream';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { inSpan, tracingOn } from '../tracing/index.ts';
 import { isPoolBusyError, isUnavailableError } from './errors.ts';
 import { type ListenOptions, ListenSession, type Subscription } from './listen.ts';
 
@@ -21,6 +22,25 @@ export async function one<R extends pg.QueryResultRow>(
   values?: unknown[],
 ): Promise<R | undefined> {
   return (await db.query<R>(text, values)).rows[0];
+}
+
+/** A client span for one statement: named by its command (`SELECT`), the text without values. */
+function querySpan<T>(text: string, run: () => Promise<T>): Promise<T> {
+  const command = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
+  return inSpan(
+    command,
+    'client',
+    { 'db.system.name': 'postgresql', 'db.operation.name': command, 'db.query.text': text.slice(0, 2000) },
+    () => run(),
+  );
+}
+
+/** `client` whose statements are traced (a transaction's, with tracing on). */
+function traced(client: Queryable): Queryable {
+  return {
+    query: <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
+      querySpan(text, () => client.query<R>(text, values)),
+  };
 }
 
 export interface PoolOptions {
@@ -131,6 +151,11 @@ export class Database implements Queryable {
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     if (this.#down) throw this.unavailable();
+    if (tracingOn()) return querySpan(text, () => this.#query<R>(text, values));
+    return this.#query<R>(text, values);
+  }
+
+  async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
       return await this.pool.query<R>(text, values);
     } catch (err) {
@@ -186,7 +211,7 @@ export class Database implements Queryable {
     const client = await this.#connect();
     try {
       await client.query('BEGIN');
-      const result = await fn(client);
+      const result = await fn(tracingOn() ? traced(client) : client);
       await client.query('COMMIT');
       return result;
     } catch (err) {

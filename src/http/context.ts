@@ -2,6 +2,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import type { WorkerMetrics } from '../metrics/worker.metrics.ts';
+import { traceRequest, tracingOn } from '../tracing/index.ts';
 
 export interface TraceContext {
   traceId: string;
@@ -150,6 +151,7 @@ export function requestContext(log: Logger, metrics: WorkerMetrics) {
         );
       }
     });
-    next();
+    if (tracingOn()) traceRequest(req, res, next, () => routeOf(req, res));
+    else next();
   };
 }

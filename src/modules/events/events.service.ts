@@ -2,6 +2,7 @@ import type { Config } from '../../config.ts';
 import type { Database, Queryable } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { inSpan } from '../../tracing/index.ts';
 import * as repo from './events.repo.ts';
 
 export const EVENT_TYPES = [
@@ -134,7 +135,16 @@ export function createEventsService({ db, config, log }: EventsDeps) {
     data: unknown,
   ): Promise<number> {
     const json = JSON.stringify(data ?? null).replace(JSON_NUL, '$1\\ufffd');
-    const seq = await repo.appendEvent(client, EVENTS_CHANNEL, projectId, type, json);
+    const seq = await inSpan(
+      `publish ${type}`,
+      'producer',
+      {
+        'messaging.system': 'ferrite.events',
+        'messaging.destination.name': type,
+        'ferrite.project': projectId,
+      },
+      () => repo.appendEvent(client, EVENTS_CHANNEL, projectId, type, json),
+    );
     if (seq === undefined) throw new AppError('NOT_FOUND', { detail: 'No such project.' });
     if (seq % PRUNE_EVERY === 0 && seq > config.EVENTS_RETAIN_PER_PROJECT) {
       await repo.pruneProjectEvents(client, projectId, seq - config.EVENTS_RETAIN_PER_PROJECT);

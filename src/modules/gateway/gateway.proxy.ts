@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { AppError } from '../../errors.ts';
 import { leaveUncompressed } from '../../http/compression.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
+import { inSpan, traceparentOf, tracingOn } from '../../tracing/index.ts';
 import type { Permit } from './gateway.breaker.ts';
 import { copyResponseHeaders, hasBody } from './gateway.headers.ts';
 import { backoffMs, retryableStatus } from './gateway.retry.ts';
@@ -114,6 +115,37 @@ async function* requestBody(req: Request): AsyncGenerator<Buffer> {
   if (last) yield last;
 }
 
+/**
+ * The upstream call in a client span (its headers: the span's `traceparent`), ended when the
+ * answer's headers are in; with tracing on only.
+ */
+function tracedDispatch(
+  up: Upstream,
+  method: string,
+  target: { path: string; headers: string[] },
+  dispatch: (headers: string[]) => Promise<Dispatcher.ResponseData>,
+): Promise<Dispatcher.ResponseData> {
+  return inSpan(
+    method,
+    'client',
+    {
+      'http.request.method': method,
+      'server.address': up.url.hostname,
+      'server.port': Number(up.url.port || (up.url.protocol === 'https:' ? 443 : 80)),
+      'url.full': `${up.url.origin}${target.path.split('?')[0]}`,
+      'ferrite.upstream': up.name,
+    },
+    async (span) => {
+      const headers = [...target.headers];
+      const at = headers.indexOf('traceparent');
+      if (span && at >= 0 && at % 2 === 0) headers[at + 1] = traceparentOf(span);
+      const response = await dispatch(headers);
+      span?.setAttribute('http.response.status_code', response.statusCode);
+      return response;
+    },
+  );
+}
+
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 /**
@@ -180,14 +212,18 @@ export async function proxy(
       }
       const started = performance.now();
       let response: Dispatcher.ResponseData;
-      try {
-        response = await up.pool.request({
+      const dispatch = (headers: string[]) =>
+        up.pool.request({
           method: method as Dispatcher.HttpMethod,
           path: target.path,
-          headers: target.headers,
+          headers,
           body: target.body ?? (bodyful ? (requestBody(req) as unknown as Readable) : undefined),
           signal,
         });
+      try {
+        response = tracingOn()
+          ? await tracedDispatch(up, method, target, dispatch)
+          : await dispatch(target.headers);
       } catch (err) {
         const failure = classify(err, signal);
         observe('none', failure, started);

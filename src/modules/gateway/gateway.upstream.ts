@@ -21,6 +21,8 @@ export interface UpstreamSettings {
  */
 export class Upstream {
   readonly name: string;
+  /** Where it is (its origin and base path), for traces. */
+  readonly url: URL;
   readonly pool: Pool;
   readonly breaker: CircuitBreaker;
   readonly budget: RetryBudget;
@@ -28,6 +30,7 @@ export class Upstream {
 
   constructor(name: string, url: string, s: UpstreamSettings, log: Logger) {
     const u = new URL(url);
+    this.url = u;
     this.name = name;
     this.#base = u.pathname.replace(/\/+$/, '');
     this.pool = new (undici().Pool)(u.origin, {

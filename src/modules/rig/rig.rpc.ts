@@ -1,3 +1,4 @@
+import { inSpan } from '../../tracing/index.ts';
 import { type NodeRpcClient, NodeRpcError } from './node.client.ts';
 
 type Id = string | number | null;
@@ -64,7 +65,17 @@ export async function proxyRpc(
   if (forward.length > 0) {
     const sent = batch ? forward.map((f) => f.request) : (forward[0] as { request: RpcRequest }).request;
     try {
-      const res = await node.post(JSON.stringify(sent));
+      const res = await inSpan(
+        'node.rpc',
+        'client',
+        {
+          'rpc.system': 'jsonrpc',
+          'rpc.method':
+            forward.length === 1 ? (forward[0] as { request: RpcRequest }).request.method : 'batch',
+          'ferrite.rpc.calls': forward.length,
+        },
+        () => node.post(JSON.stringify(sent)),
+      );
       const parsed: unknown = JSON.parse(res.body);
       const replies = Array.isArray(parsed) ? parsed : [parsed];
       const byId = new Map(replies.map((r) => [idOf(r), r]));

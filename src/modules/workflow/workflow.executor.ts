@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
+import { inSpan } from '../../tracing/index.ts';
 import { Semaphore } from './semaphore.ts';
 import {
   type EventsPort,
@@ -70,7 +71,9 @@ export class WorkflowExecutor {
   execute(runId: string, projectId: string, plan: Plan): Execution {
     const ex = new Execution(runId, projectId, plan);
     this.#runs.set(runId, ex);
-    ex.done = this.#execute(ex)
+    ex.done = inSpan('workflow.run', 'internal', { 'ferrite.run': runId, 'ferrite.project': projectId }, () =>
+      this.#execute(ex),
+    )
       .catch((err) => this.#o.log.error({ err, runId }, 'workflow run crashed'))
       .finally(() => this.#runs.delete(runId));
     return ex;
@@ -114,7 +117,12 @@ export class WorkflowExecutor {
           ex.state.set(step.id, 'dispatched');
           inFlight.set(
             step.id,
-            this.#step(ex, step).finally(() => inFlight.delete(step.id)),
+            inSpan(
+              `workflow.step ${step.tool}`,
+              'internal',
+              { 'ferrite.run': ex.runId, 'ferrite.step': step.id, 'ferrite.tool': step.tool },
+              () => this.#step(ex, step),
+            ).finally(() => inFlight.delete(step.id)),
           );
         }
       }
