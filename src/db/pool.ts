@@ -146,11 +146,12 @@ export class Database implements Queryable {
     return this.unavailable(err);
   }
 
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  // Not async itself: one promise per statement, the driver's, as before tracing existed.
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    if (this.#down) throw this.unavailable();
+    if (this.#down) return Promise.reject(this.unavailable());
     if (tracingOn()) return querySpan(text, () => this.#query<R>(text, values));
     return this.#query<R>(text, values);
   }
