@@ -10,7 +10,7 @@ base=${1:-debian:bookworm-slim}
 ca=${NPM_CAFILE:-${NODE_EXTRA_CA_CERTS:-}}
 mount=()
 if [ -n "$ca" ]; then mount=(-v "$ca:/etc/ssl/certs/build-ca.crt:ro" --build-arg NPM_CAFILE=/etc/ssl/certs/build-ca.crt); fi
-podman build --isolation chroot "${mount[@]}" --build-arg "BASE_IMAGE=$base" -t localhost/ferrite:check .
+podman build --format docker --isolation chroot "${mount[@]}" --build-arg "BASE_IMAGE=$base" -t localhost/ferrite:check .
 podman image inspect localhost/ferrite:check --format 'image size: {{.Size}} bytes, user {{.Config.User}}'
 
 port=$((20000 + RANDOM % 20000))
