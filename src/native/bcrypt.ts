@@ -39,11 +39,6 @@ function load(): Binding {
   return binding;
 }
 
-/** Whether bcrypt hashes can be verified on this system: everywhere, with the fallback. */
-export function bcryptAvailable(): boolean {
-  return load() !== undefined;
-}
-
 /** False for a wrong password or an unreadable hash. */
 export async function verifyBcrypt(hash: string, password: string): Promise<boolean> {
   return load()

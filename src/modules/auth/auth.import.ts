@@ -6,7 +6,6 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { isKnownHash } from '../../native/argon2.ts';
-import { bcryptAvailable, isBcrypt } from '../../native/bcrypt.ts';
 import { isEmail, normaliseEmail } from './auth.accounts.ts';
 import { legacyScopes, legacyUserId, scopeMap } from './auth.legacy.ts';
 import * as repo from './auth.repo.ts';
@@ -55,12 +54,6 @@ export function readImportRecord(
   const hash = r.passwordHash ?? r.password_hash;
   if (typeof hash !== 'string' || !isKnownHash(hash)) {
     throw invalid('/passwordHash', 'must be a bcrypt ($2a$/$2b$/$2y$) or argon2 (PHC) hash');
-  }
-  if (isBcrypt(hash) && !bcryptAvailable()) {
-    throw invalid(
-      '/passwordHash',
-      `bcrypt cannot be verified on ${process.platform}-${process.arch} (no prebuilt binary)`,
-    );
   }
   const issuer = r.issuer ?? defaultIssuer;
   if (typeof issuer !== 'string' || issuer === '') {
