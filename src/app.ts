@@ -55,6 +55,8 @@ export function createApp(deps: AppDeps): {
   reloadRoutes: () => void;
   /** Releases what the modules hold (event streams, their LISTEN subscriptions); called while draining. */
   close: () => Promise<void>;
+  /** Closes the gateway's upstream and shadow pools; called once no request is left in flight. */
+  closeAfterDrain: () => Promise<void>;
 } {
   const { config } = deps;
   const app = express();
@@ -225,5 +227,6 @@ export function createApp(deps: AppDeps): {
     close: async () => {
       await Promise.all(closers.map((close) => close()));
     },
+    closeAfterDrain: () => gateway.close(),
   };
 }

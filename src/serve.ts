@@ -80,6 +80,7 @@ export function createServing({
     ready: modulesReady,
     reloadRoutes,
     close: closeModules,
+    closeAfterDrain,
   } = createApp({
     config: cfg,
     log,
@@ -155,6 +156,12 @@ export function createServing({
         const drained = listeners.drain(drainMs);
         await closeModules().catch((err) => log.warn({ err }, 'closing modules failed'));
         await drained;
+        // Nothing is proxied any more: the upstream connections can go.
+        // undici finishes what it holds; a stuck one does not hold the exit up past a second.
+        await Promise.race([
+          closeAfterDrain().catch((err) => log.warn({ err }, 'closing the upstream pools failed')),
+          sleep(1000, undefined, { ref: false }),
+        ]);
         await db.close().catch((err) => log.warn({ err }, 'closing the pool failed'));
         await stopTracing();
       })();
