@@ -2,44 +2,32 @@
 // from a second origin and logs in, reads a file's ETag and writes it back with If-Match, and
 // follows the project's event stream; a page from an origin not allowed gets nothing.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { h2once, type Reply } from './helpers/clients.ts';
 import { useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
+import { HttpDouble } from './helpers/http-double.ts';
 import { UpstreamDouble } from './helpers/upstream-double.ts';
 import { Api, newUser, type TestUser } from './helpers/workspace.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** A site of its own origin serving one empty page, as a frontend would be served. */
-class Site {
-  #server: http.Server | undefined;
-  origin = '';
-  async start() {
-    this.#server = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>app</title>');
-    });
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
-  }
-  close() {
-    this.#server?.closeAllConnections();
-    return new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
-  }
-}
+const site = () =>
+  new HttpDouble((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>app</title>');
+  });
 
-const app = new Site();
-const stranger = new Site();
+const app = site();
+const stranger = site();
 const legacy = new UpstreamDouble();
 const service = useCluster(
   {
     doubles: [app, stranger, legacy],
     env: () => ({
       JWT_SECRET,
-      CORS_ORIGINS: `${app.origin},https://other.example`,
+      CORS_ORIGINS: `${app.url},https://other.example`,
       TASK_UPSTREAM_URL: legacy.url,
       LEGACY_UPSTREAM_URL: legacy.url,
     }),
@@ -76,7 +64,7 @@ describe('a page on an allowed origin', () => {
     const projectId = await api.createProject();
     assert.equal((await api.put(projectId, 'notes.txt', 'v1')).status, 201);
     const result = await onPage(
-      app.origin,
+      app.url,
       (async (args: { base: string; email: string; password: string; projectId: string }) => {
         const { base, email, password, projectId } = args;
         const login = await fetch(`${base}/api/auth/login`, {
@@ -151,7 +139,7 @@ describe('a page on an allowed origin', () => {
 describe('a page on another origin', () => {
   it('cannot read any answer', async () => {
     const outcome = await onPage(
-      stranger.origin,
+      stranger.url,
       (async (base: string) => {
         try {
           await fetch(`${base}/api/auth/login`, {
@@ -191,9 +179,9 @@ describe('preflights and headers', () => {
   for (const protocol of ['h1', 'h2'] as const) {
     it(`answers a preflight before authentication on API, SSE and gateway routes (${protocol})`, async () => {
       for (const path of ['/api/auth/me', '/api/sse/projects/x', '/v1/task/jobs', '/legacy/page']) {
-        const res: Reply = await send(protocol, preflight(app.origin, path));
+        const res: Reply = await send(protocol, preflight(app.url, path));
         assert.equal(res.status, 204, `${path}: ${res.text()}`);
-        assert.equal(res.headers['access-control-allow-origin'], app.origin);
+        assert.equal(res.headers['access-control-allow-origin'], app.url);
         assert.match(String(res.headers['access-control-allow-methods']), /PUT/);
         assert.equal(res.headers['access-control-allow-headers'], 'authorization,if-match');
         assert.equal(res.headers['access-control-max-age'], '600');
@@ -203,7 +191,7 @@ describe('preflights and headers', () => {
     });
 
     it(`refuses a preflight from an origin not allowed (${protocol})`, async () => {
-      const res = await send(protocol, preflight(stranger.origin, '/api/auth/login'));
+      const res = await send(protocol, preflight(stranger.url, '/api/auth/login'));
       assert.equal(res.status, 403);
       assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
       assert.equal(res.headers['access-control-allow-origin'], undefined);
@@ -213,27 +201,27 @@ describe('preflights and headers', () => {
   it('exposes the configured headers to an allowed origin, and says nothing without an Origin', async () => {
     const { token } = await mint('task:read');
     const withOrigin = await service.h1.request(service.url('/v1/task/jobs'), {
-      headers: { origin: app.origin, authorization: `Bearer ${token}` },
+      headers: { origin: app.url, authorization: `Bearer ${token}` },
     });
     assert.equal(withOrigin.status, 200);
-    assert.equal(withOrigin.headers['access-control-allow-origin'], app.origin);
+    assert.equal(withOrigin.headers['access-control-allow-origin'], app.url);
     assert.equal(
       withOrigin.headers['access-control-expose-headers'],
       'ETag,X-Request-Id,Location,Retry-After',
     );
     const legacyAnswer = await service.h1.request(service.url('/legacy/page'), {
-      headers: { origin: app.origin },
+      headers: { origin: app.url },
     });
     assert.equal(
       legacyAnswer.headers['access-control-allow-origin'],
-      app.origin,
+      app.url,
       "a legacy answer carries ferrite's",
     );
     assert.match(String(legacyAnswer.headers.vary), /Origin/);
     const plain = await service.h1.request(service.url('/api/health'));
     assert.equal(plain.headers['access-control-allow-origin'], undefined);
     const foreign = await service.h1.request(service.url('/api/health'), {
-      headers: { origin: stranger.origin },
+      headers: { origin: stranger.url },
     });
     assert.equal(foreign.status, 200);
     assert.equal(foreign.headers['access-control-allow-origin'], undefined);

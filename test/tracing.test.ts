@@ -2,12 +2,11 @@
 // (the official SDK, OTLP over HTTP) to a real, small OTLP receiver here: the tree of a gateway
 // call joined to the caller's traceparent and propagated upstream, and the tree of a workflow run.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { bearer } from './helpers/clients.ts';
 import { useCluster } from './helpers/cluster.ts';
 import { JWT_SECRET, mint } from './helpers/gateway.ts';
+import { HttpDouble } from './helpers/http-double.ts';
 import { until } from './helpers/until.ts';
 import { UpstreamDouble } from './helpers/upstream-double.ts';
 import { createStep, WorkflowUser } from './helpers/workflow.ts';
@@ -21,40 +20,27 @@ interface OtlpSpan {
   attributes?: { key: string; value: Record<string, unknown> }[];
 }
 
+type ResourceSpans = {
+  resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+  scopeSpans: { spans: OtlpSpan[] }[];
+}[];
+
 /** An OTLP/HTTP receiver (JSON, as the exporter sends it): POST /v1/traces, spans kept. */
-class OtlpReceiver {
-  readonly spans: (OtlpSpan & { service: string })[] = [];
-  #server: http.Server | undefined;
-  url = '';
-  async start() {
-    this.#server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (req.url === '/v1/traces' && req.method === 'POST') {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            resourceSpans: {
-              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-              scopeSpans: { spans: OtlpSpan[] }[];
-            }[];
-          };
-          for (const rs of body.resourceSpans) {
-            const service =
-              rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
-            for (const ss of rs.scopeSpans) for (const s of ss.spans) this.spans.push({ ...s, service });
-          }
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
-  }
-  close() {
-    this.#server?.closeAllConnections();
-    return new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
-  }
-}
+const exported: (OtlpSpan & { service: string })[] = [];
+const receiver = new HttpDouble((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    if (req.url === '/v1/traces' && req.method === 'POST') {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: ResourceSpans };
+      for (const rs of body.resourceSpans) {
+        const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+        for (const ss of rs.scopeSpans) for (const s of ss.spans) exported.push({ ...s, service });
+      }
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+});
 
 const attr = (s: OtlpSpan, key: string) => {
   const v = s.attributes?.find((a) => a.key === key)?.value;
@@ -63,7 +49,6 @@ const attr = (s: OtlpSpan, key: string) => {
 // OTLP's SpanKind: 1 internal, 2 server, 3 client, 4 producer.
 const KIND = { internal: 1, server: 2, client: 3, producer: 4 };
 
-const receiver = new OtlpReceiver();
 const task = new UpstreamDouble();
 const service = useCluster({
   doubles: [receiver, task],
@@ -85,7 +70,7 @@ describe('OpenTelemetry traces', () => {
     });
     assert.equal(res.status, 200);
     const spans = await until('the gateway call to be exported', () => {
-      const mine = receiver.spans.filter((s) => s.traceId === traceId);
+      const mine = exported.filter((s) => s.traceId === traceId);
       return mine.some((s) => s.kind === KIND.server) && mine.some((s) => s.kind === KIND.client)
         ? mine
         : undefined;
@@ -116,28 +101,23 @@ describe('OpenTelemetry traces', () => {
       plan: { steps: [createStep('s1', 'a.txt', 'one'), createStep('s2', 'b.txt', 'two', ['s1'])] },
     });
     assert.equal((await u.finished(runId)).status, 'succeeded');
-    const { run, steps } = await until('the run to be exported', () => {
-      const run = receiver.spans.find((s) => s.name === 'workflow.run' && attr(s, 'ferrite.run') === runId);
+    const { steps } = await until('the run to be exported', () => {
+      const run = exported.find((s) => s.name === 'workflow.run' && attr(s, 'ferrite.run') === runId);
       const steps = run
-        ? receiver.spans.filter((s) => s.parentSpanId === run.spanId && s.name.startsWith('workflow.step'))
+        ? exported.filter((s) => s.parentSpanId === run.spanId && s.name.startsWith('workflow.step'))
         : [];
       return run && steps.length === 2 ? { run, steps } : undefined;
     });
     assert.deepEqual(steps.map((s) => s.name).sort(), ['workflow.step vfs.write', 'workflow.step vfs.write']);
     for (const step of steps) {
-      const children = receiver.spans.filter((s) => s.parentSpanId === step.spanId);
+      const children = exported.filter((s) => s.parentSpanId === step.spanId);
       assert.ok(
         children.some((c) => c.kind === KIND.client && attr(c, 'db.system.name') === 'postgresql'),
         `${step.name}: its Postgres statements`,
       );
       assert.ok(
-        receiver.spans.some(
-          (s) =>
-            s.traceId === run.traceId &&
-            s.name === 'publish workflow.step.started' &&
-            s.kind === KIND.producer,
-        ),
-        'its events published',
+        children.some((c) => c.name === 'publish workflow.step.started' && c.kind === KIND.producer),
+        `${step.name}: its events published`,
       );
     }
   });

@@ -2,8 +2,7 @@
 // move from the legacy service to ferrite. JSON, or YAML by the file's name; checked as a whole,
 // every mistake named with its place, so a bad file stops a start (or a rolling reload) instead of
 // half-applying.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readDocument } from '../../config/document.ts';
 import { parseRoutePattern, type RoutePattern, routeMatches } from '../../http/route-pattern.ts';
 
 export type Serve = 'ferrite' | 'legacy' | 'canary';
@@ -60,23 +59,9 @@ export class RoutesFileError extends Error {
 
 /** Reads and checks the file; throws RoutesFileError naming every problem. */
 export function loadRoutesFile(file: string): CutoverRule[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new RoutesFileError(file, [(err as Error).message]);
-  }
-  let doc: unknown;
-  try {
-    // YAML's parser (a dependency of this file only) is loaded when a YAML file is named.
-    doc = /\.ya?ml$/i.test(file)
-      ? (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text)
-      : JSON.parse(text);
-  } catch (err) {
-    throw new RoutesFileError(file, [
-      `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
-    ]);
-  }
+  const read = readDocument(file);
+  if ('problem' in read) throw new RoutesFileError(file, [read.problem]);
+  const doc = read.doc;
   const problems: string[] = [];
   const rules = readRules(doc, problems);
   if (problems.length > 0) throw new RoutesFileError(file, problems);

@@ -2,12 +2,11 @@
 // 3.1, JSON or YAML). Requests on the gateway's and the legacy routes are checked against it
 // before they are forwarded; the shadow and the replay check answers against it; and its
 // operations join ferrite's own in /api/openapi.json, so clients see one API while it moves.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import type { ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { readDocument } from '../../config/document.ts';
 import { lengthFirst } from '../../http/schema-guard.ts';
 import { type Violation, violations } from '../../http/validation.ts';
 import { header, isJson } from './gateway.answers.ts';
@@ -328,24 +327,9 @@ export class Contract {
 
   /** Reads and compiles the document; throws ContractFileError naming what is wrong. */
   static load(file: string): Contract {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ContractFileError(file, [(err as Error).message]);
-    }
-    if (text.length > MAX_FILE_BYTES) throw new ContractFileError(file, [`over ${MAX_FILE_BYTES} bytes`]);
-    let doc: unknown;
-    try {
-      // YAML's parser is loaded only for a YAML file.
-      doc = /\.ya?ml$/i.test(file)
-        ? (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text)
-        : JSON.parse(text);
-    } catch (err) {
-      throw new ContractFileError(file, [
-        `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
-      ]);
-    }
+    const read = readDocument(file, MAX_FILE_BYTES);
+    if ('problem' in read) throw new ContractFileError(file, [read.problem]);
+    const doc = read.doc;
     const d = doc as Json;
     if (!d || typeof d !== 'object' || typeof d.openapi !== 'string' || !/^3\.[01]\./.test(d.openapi)) {
       throw new ContractFileError(file, ['not an OpenAPI 3.0 or 3.1 document (`openapi: 3.x.y`)']);
