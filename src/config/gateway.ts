@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseRoutePattern, type RoutePattern } from '../http/route-pattern.ts';
 import { bool, int, list, listOf, optionalString, splitList } from './parsers.ts';
+import { parseRoutePattern, type RoutePattern } from './route-pattern.ts';
 
 // An upstream's base URL: its path is prepended to what is forwarded; query, fragment and
 // credentials have no defined meaning there.

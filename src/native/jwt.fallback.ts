@@ -11,7 +11,7 @@ import {
   timingSafeEqual,
   verify,
 } from 'node:crypto';
-import type { Claims, JwtAlgorithm, JwtHeader, JwtValidation } from './jwt.ts';
+import type { Claims, JwtAlgorithm, JwtHeader, JwtValidation } from './jwt.types.ts';
 
 const keys = new Map<string, KeyObject>();
 /** A PEM key parsed once (a worker verifies with the same key for its whole life). */

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { addon } from './addons.ts';
 import * as fallback from './jwt.fallback.ts';
+import type { Claims, JwtHeader, JwtValidation } from './jwt.types.ts';
 
 /**
  * @node-rs/jsonwebtoken (Rust). Its umbrella package cannot be installed with `npm ci` here:
@@ -8,24 +9,8 @@ import * as fallback from './jwt.fallback.ts';
  * The project depends on the Linux x64 binaries directly (optionalDependencies) and loads the
  * one matching this system's libc; the API below mirrors the umbrella's index.d.ts.
  */
-export type JwtAlgorithm = 'HS256' | 'RS256' | 'EdDSA';
-
-export interface JwtHeader {
-  algorithm?: JwtAlgorithm;
-  keyId?: string;
-}
-
-export interface JwtValidation {
-  aud?: string[];
-  iss?: string[];
-  algorithms?: JwtAlgorithm[];
-  leeway?: number;
-  validateExp?: boolean;
-  validateNbf?: boolean;
-  requiredSpecClaims?: string[];
-}
-
-export type Claims = Record<string, unknown>;
+// The binding's types, shared with the node:crypto fallback.
+export type { Claims, JwtAlgorithm, JwtHeader, JwtValidation } from './jwt.types.ts';
 
 interface Binding {
   decodeHeader(token: string): JwtHeader;

@@ -3,7 +3,7 @@
 // every mistake named with its place, so a bad file stops a start (or a rolling reload) instead of
 // half-applying.
 import { readDocument } from '../../config/document.ts';
-import { parseRoutePattern, type RoutePattern, routeMatches } from '../../http/route-pattern.ts';
+import { parseRoutePattern, type RoutePattern, routeMatches } from '../../config/route-pattern.ts';
 
 export type Serve = 'ferrite' | 'legacy' | 'canary';
 

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
+import { type RoutePattern, routeMatches } from '../../config/route-pattern.ts';
 import { undici } from '../../http/client.ts';
 import { routeOf } from '../../http/context.ts';
-import { type RoutePattern, routeMatches } from '../../http/route-pattern.ts';
 import type { Logger } from '../../log.ts';
 import type { WorkerMetrics } from '../../metrics/worker.metrics.ts';
 import {
