@@ -241,8 +241,11 @@ export class Primary {
     return this.#rolling;
   }
 
-  /** Asks a worker to drain and waits for it to exit, killing it after the shutdown timeout. */
-  #retire(slot: Slot): Promise<void> {
+  /**
+   * Asks a worker to drain (after reporting not ready for `delayMs`) and waits for it to exit,
+   * killing it after the shutdown timeout.
+   */
+  #retire(slot: Slot, delayMs = 0): Promise<void> {
     slot.retiring = true;
     const { worker } = slot;
     return new Promise((resolve) => {
@@ -253,13 +256,13 @@ export class Primary {
       const timer = setTimeout(() => {
         this.#log.warn({ worker: worker.id }, 'worker did not exit in time; killing it');
         worker.process.kill('SIGKILL');
-      }, this.#cfg.SHUTDOWN_TIMEOUT_MS + 2000);
+      }, this.#cfg.SHUTDOWN_TIMEOUT_MS + delayMs + 2000);
       worker.once('exit', () => {
         clearTimeout(timer);
         resolve();
       });
       try {
-        worker.send({ type: WORKER_SHUTDOWN });
+        worker.send({ type: WORKER_SHUTDOWN, delayMs });
       } catch {
         worker.process.kill('SIGTERM');
       }
@@ -285,7 +288,8 @@ export class Primary {
     this.#stopping = true;
     this.#metricsServer?.close();
     await this.#beforeStop?.().catch((err) => this.#log.error({ err }, 'stopping failed'));
-    await Promise.all([...this.#slots.values()].map((s) => this.#retire(s)));
+    // The whole host is leaving: every worker first reports not ready for SHUTDOWN_DELAY_MS.
+    await Promise.all([...this.#slots.values()].map((s) => this.#retire(s, this.#cfg.SHUTDOWN_DELAY_MS)));
     try {
       await this.#onStopped();
     } catch (err) {

@@ -31,8 +31,12 @@ export interface Serving {
   readonly draining: boolean;
   /** Resolves with the bound ports once Postgres answered and the listeners are up. */
   listen(): Promise<{ http?: number; https?: number }>;
-  /** Stops accepting, drains open requests within `drainMs`, closes the modules and the pool. */
-  shutdown(reason: string, drainMs: number): Promise<void>;
+  /**
+   * Stops accepting, drains open requests within `drainMs`, closes the modules and the pool.
+   * With `delayMs`, first reports not ready for that long while still serving everything, so a
+   * load balancer's health checks take the host out before it stops accepting.
+   */
+  shutdown(reason: string, drainMs: number, delayMs?: number): Promise<void>;
   /** Re-reads TLS_CERT/TLS_KEY; new connections use them, open ones keep theirs. */
   reloadTls(): void;
   /** Re-reads ROUTES_FILE; throws (keeping the current routes) when it is bad. */
@@ -73,6 +77,8 @@ export function createServing({
   const startup: Record<string, number> = { modules: Math.round(performance.now()) };
   let servers: HttpServers | undefined;
   let stopping: Promise<void> | undefined;
+  /** Readiness already says "draining" while the shutdown delay runs. */
+  let leaving = false;
   const {
     app,
     live,
@@ -89,7 +95,7 @@ export function createServing({
     worker: workerId,
     supervisor,
     version,
-    draining: () => servers?.draining ?? stopping !== undefined,
+    draining: () => leaving || (servers?.draining ?? stopping !== undefined),
   });
   startup.app = Math.round(performance.now());
 
@@ -148,8 +154,13 @@ export function createServing({
       void warmValidators();
       return ports;
     },
-    shutdown(reason, drainMs) {
+    shutdown(reason, drainMs, delayMs = 0) {
       stopping ??= (async () => {
+        leaving = true;
+        if (delayMs > 0) {
+          log.info({ reason, delayMs }, 'worker leaving: not ready, still serving');
+          await sleep(delayMs);
+        }
         log.info({ reason }, 'worker draining');
         live.close();
         // drain() stops accepting at once; streams ended after that reconnect to another worker.

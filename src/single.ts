@@ -54,10 +54,10 @@ export async function runSingle({
     setTimeout(() => {
       log.error('shutdown deadline passed; exiting');
       process.exit(1);
-    }, cfg.SHUTDOWN_TIMEOUT_MS + 2000).unref();
+    }, cfg.SHUTDOWN_TIMEOUT_MS + cfg.SHUTDOWN_DELAY_MS + 2000).unref();
     metricsServer?.close();
     await beforeStop().catch((err) => log.error({ err }, 'stopping failed'));
-    await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000));
+    await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000), cfg.SHUTDOWN_DELAY_MS);
     try {
       await onStopped();
     } catch (err) {

@@ -25,14 +25,15 @@ process.on('unhandledRejection', (err) => {
 const primary = processChannel();
 let serving: Serving | undefined;
 let shuttingDown: Promise<void> | undefined;
-function shutdown(reason: string): Promise<void> {
+/** `delayMs`: how long to report not ready, still serving, before draining (the host stops). */
+function shutdown(reason: string, delayMs = 0): Promise<void> {
   shuttingDown ??= (async () => {
     // Whatever happens below, the worker is gone by the deadline.
     setTimeout(() => {
       log.error('shutdown deadline passed; exiting');
       process.exit(1);
-    }, handed.SHUTDOWN_TIMEOUT_MS).unref();
-    await serving?.shutdown(reason, Math.max(100, handed.SHUTDOWN_TIMEOUT_MS - 1000));
+    }, handed.SHUTDOWN_TIMEOUT_MS + delayMs).unref();
+    await serving?.shutdown(reason, Math.max(100, handed.SHUTDOWN_TIMEOUT_MS - 1000), delayMs);
     log.info('worker stopped');
     process.exit(0);
   })();
@@ -48,7 +49,7 @@ const released = new Promise<Config>((resolve) => {
   });
 });
 primary.onMessage((msg) => {
-  if (msg.type === WORKER_SHUTDOWN) void shutdown('primary request');
+  if (msg.type === WORKER_SHUTDOWN) void shutdown('primary request', Number(msg.delayMs) || 0);
 });
 // The primary coordinates signals; a signal sent to the worker alone still drains it.
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

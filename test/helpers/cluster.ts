@@ -70,6 +70,12 @@ export interface StartOptions {
   waitReady?: boolean;
   /** `npm`: started as the README says, `npm start` (the process signalled is npm's). */
   via?: 'node' | 'npm';
+  /** The address it binds and is reached at (HOST): a host of its own in test/helpers/hosts.ts. */
+  address?: string;
+  /** Runs the command through this one (e.g. `ip netns exec NAME`), which must exec it. */
+  prefix?: string[];
+  /** A DATA_DIR to keep using (a host that restarts); removed on stop only when created here. */
+  dataDir?: string;
 }
 
 /** `npm start` as a command: the npm running this suite (`npm test`) when there is one. */
@@ -94,13 +100,14 @@ function processTable(): Map<number, [number, string]> {
  * resolves once it logs "ferrite ready" with the ports it bound.
  */
 export async function startCluster(opts: StartOptions = {}): Promise<RunningCluster> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-test-'));
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'ferrite-test-')));
   await chmod(dataDir, 0o755);
+  const address = opts.address ?? '127.0.0.1';
   const env: Env = {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
+    HOST: address,
     WORKERS: String(opts.workers ?? 2),
     // `npm test` runs a subset of the suite a second time in the single-process model; a test
     // about the cluster itself names PROCESS_MODEL in its own env.
@@ -119,7 +126,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
 
-  const [command, args] = opts.via === 'npm' ? npmStart() : [process.execPath, [MAIN]];
+  const [cmd, cmdArgs] = opts.via === 'npm' ? npmStart() : [process.execPath, [MAIN]];
+  const [command, ...args] = [...(opts.prefix ?? []), cmd, ...cmdArgs] as [string, ...string[]];
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const ports = { http: 0, https: 0, metrics: 0 };
   const logs: LogLine[] = [];
@@ -179,13 +187,13 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
     dataDir,
     ports,
     get http() {
-      return `http://127.0.0.1:${ports.http}`;
+      return `http://${address}:${ports.http}`;
     },
     get https() {
       return `https://localhost:${ports.https}`;
     },
     get metrics() {
-      return `http://127.0.0.1:${ports.metrics}/metrics`;
+      return `http://${env.METRICS_HOST ?? '127.0.0.1'}:${ports.metrics}/metrics`;
     },
     ca: Buffer.alloc(0),
     logs,
@@ -200,7 +208,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
         const code = await exited;
-        await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+        if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
         return code;
       })();
       return stopping;
@@ -231,7 +239,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
   if (opts.waitReady === false) return cluster;
   const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
   Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
-  cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
+  // No TLS port (a host behind a balancer that terminates TLS): no certificate either.
+  if (env.HTTPS_PORT !== 'off') cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
   return cluster;
 }
 

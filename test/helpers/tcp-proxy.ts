@@ -9,6 +9,7 @@ export class TcpProxy {
   readonly #sockets = new Set<net.Socket>();
   #server: net.Server | undefined;
   port = 0;
+  host = '127.0.0.1';
 
   constructor(targetUrl: string) {
     const u = new URL(targetUrl);
@@ -20,7 +21,9 @@ export class TcpProxy {
       : { host: u.hostname, port };
   }
 
-  async start(port = 0): Promise<number> {
+  /** Listens on `host` (127.0.0.1 unless given); resolves with the port. */
+  async start(port = 0, host = this.host): Promise<number> {
+    this.host = host;
     const server = net.createServer((client) => {
       const upstream = net.connect(this.#target);
       for (const s of [client, upstream]) {
@@ -35,7 +38,7 @@ export class TcpProxy {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
+      server.listen(port, host, resolve);
     });
     this.#server = server;
     this.port = (server.address() as net.AddressInfo).port;
@@ -58,7 +61,7 @@ export class TcpProxy {
 
   urlFor(databaseUrl: string): string {
     const u = new URL(databaseUrl);
-    u.hostname = '127.0.0.1';
+    u.hostname = this.host;
     u.port = String(this.port);
     u.searchParams.delete('host');
     return u.toString();
