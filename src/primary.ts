@@ -253,10 +253,13 @@ export class Primary {
         resolve();
         return;
       }
-      const timer = setTimeout(() => {
-        this.#log.warn({ worker: worker.id }, 'worker did not exit in time; killing it');
-        worker.process.kill('SIGKILL');
-      }, this.#cfg.SHUTDOWN_TIMEOUT_MS + delayMs + 2000);
+      const timer = setTimeout(
+        () => {
+          this.#log.warn({ worker: worker.id }, 'worker did not exit in time; killing it');
+          worker.process.kill('SIGKILL');
+        },
+        this.#cfg.SHUTDOWN_TIMEOUT_MS + delayMs + 2000,
+      );
       worker.once('exit', () => {
         clearTimeout(timer);
         resolve();

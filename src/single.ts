@@ -51,10 +51,13 @@ export async function runSingle({
     if (stopping) return;
     stopping = true;
     // Whatever happens below, the process is gone by the deadline.
-    setTimeout(() => {
-      log.error('shutdown deadline passed; exiting');
-      process.exit(1);
-    }, cfg.SHUTDOWN_TIMEOUT_MS + cfg.SHUTDOWN_DELAY_MS + 2000).unref();
+    setTimeout(
+      () => {
+        log.error('shutdown deadline passed; exiting');
+        process.exit(1);
+      },
+      cfg.SHUTDOWN_TIMEOUT_MS + cfg.SHUTDOWN_DELAY_MS + 2000,
+    ).unref();
     metricsServer?.close();
     await beforeStop().catch((err) => log.error({ err }, 'stopping failed'));
     await serving.shutdown(reason, Math.max(100, cfg.SHUTDOWN_TIMEOUT_MS - 1000), cfg.SHUTDOWN_DELAY_MS);

@@ -93,7 +93,10 @@ describe('what the suite needs outside npm (test/runner/system.ts)', () => {
     });
     const stop = plan(TOOLS, { root: false, apt: true });
     assert.equal(stop.kind, 'stop');
-    assert.match((stop as { message: string }).message, /sudo apt-get install -y procps chromium/);
+    assert.match(
+      (stop as { message: string }).message,
+      /sudo apt-get install -y procps chromium haproxy openssl/,
+    );
     const elsewhere = plan(chromium, { root: true, apt: false });
     assert.match(
       (elsewhere as { message: string }).message,

@@ -42,7 +42,7 @@ export const processKeys = {
     ),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100).describe('drain deadline on SIGTERM/SIGINT and per worker on reload'),
   SHUTDOWN_DELAY_MS: int(0, 0).describe(
-    'on SIGTERM/SIGINT, how long /api/ready answers 503 while everything still serves, before draining starts: a load balancer\'s health checks take the host out first (set it above their interval × fall)',
+    "on SIGTERM/SIGINT, how long /api/ready answers 503 while everything still serves, before draining starts: a load balancer's health checks take the host out first (set it above their interval × fall)",
   ),
   WORKER_READY_TIMEOUT_MS: int(30_000, 1000).describe(
     'a worker not ready by then is killed (and counts as a crash)',

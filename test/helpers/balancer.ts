@@ -185,7 +185,11 @@ export class Balancer {
     const text = await res.text();
     const [head, ...rows] = text.replace(/^# /, '').trim().split('\n');
     const cols = (head as string).split(',');
-    const [px, sv, st] = ['pxname', 'svname', 'status'].map((c) => cols.indexOf(c)) as [number, number, number];
+    const [px, sv, st] = ['pxname', 'svname', 'status'].map((c) => cols.indexOf(c)) as [
+      number,
+      number,
+      number,
+    ];
     const out: Record<string, ServerState> = {};
     for (const row of rows) {
       const f = row.split(',');

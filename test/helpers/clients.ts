@@ -31,10 +31,14 @@ function reply(status: number, headers: Reply['headers'], body: Buffer): Reply {
 /** HTTP/1.1 over TCP or TLS (undici); keeps connections alive like a real client. */
 export class H1Client {
   readonly agent: Agent;
-  /** `connections: 1` pins every request to one connection, hence to one worker. */
-  constructor(ca?: Buffer, options: { connections?: number } = {}) {
+  /**
+   * `connections: 1` pins every request to one connection, hence to one worker; `localAddress`
+   * connects from that address (a client of its own, as far as per-address limits go).
+   */
+  constructor(ca?: Buffer, options: { connections?: number; localAddress?: string } = {}) {
     this.agent = new Agent({
       connect: ca ? { ca } : {},
+      localAddress: options.localAddress ?? null,
       connections: options.connections ?? null,
       allowH2: false,
       headersTimeout: 15_000,

@@ -240,7 +240,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
   const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
   Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
   // No TLS port (a host behind a balancer that terminates TLS): no certificate either.
-  if (env.HTTPS_PORT !== 'off') cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
+  if (env.HTTPS_PORT !== 'off')
+    cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
   return cluster;
 }
 

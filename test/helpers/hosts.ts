@@ -15,6 +15,8 @@ export interface HostNet {
   readonly kind: 'netns' | 'loopback';
   /** The address the host binds and the balancer reaches it at. */
   readonly address: string;
+  /** The address the host sees the balancer (and the test) connect from: its TRUST_PROXY. */
+  readonly peer: string;
   /** Prefix that runs a command on the host (`ip netns exec NAME`), or none. */
   readonly prefix: string[];
   /** Makes a server of the test's (`url`) reachable from the host; resolves with its URL there. */
@@ -62,6 +64,7 @@ export async function hostNet(index: number): Promise<HostNet> {
     return {
       kind: 'loopback',
       address,
+      peer: 'loopback',
       prefix: [],
       reach: async (url) => url,
       close: async () => undefined,
@@ -84,6 +87,7 @@ export async function hostNet(index: number): Promise<HostNet> {
   return {
     kind: 'netns',
     address,
+    peer: gateway,
     prefix: ['ip', 'netns', 'exec', ns],
     async reach(url) {
       // A forwarder on this host's side of the link, as a router would be.
@@ -122,6 +126,8 @@ export interface HostOptions {
   databaseUrl: string;
   /** Environment of every start of this host (on top of the test defaults). */
   env?: Env;
+  /** Variables naming a server of the test's (a URL): each host gets the URL it reaches it at. */
+  reachEnv?: Record<string, string>;
   workers?: number;
 }
 
@@ -135,7 +141,7 @@ export class FerriteHost {
   readonly port: number;
   readonly #opts: HostOptions;
   readonly #dataDir: string;
-  #databaseUrl: string | undefined;
+  #reached: Env | undefined;
   #cluster: RunningCluster | undefined;
 
   private constructor(name: string, hostNet: HostNet, port: number, dataDir: string, opts: HostOptions) {
@@ -171,17 +177,24 @@ export class FerriteHost {
 
   /** Starts (or starts again) the service; resolves once it is ready. */
   async start(env: Env = {}): Promise<RunningCluster> {
-    this.#databaseUrl ??= await this.net.reach(this.#opts.databaseUrl);
+    if (!this.#reached) {
+      const reached: Env = { DATABASE_URL: await this.net.reach(this.#opts.databaseUrl) };
+      for (const [k, url] of Object.entries(this.#opts.reachEnv ?? {}))
+        reached[k] = await this.net.reach(url);
+      this.#reached = reached;
+    }
     this.#cluster = await startCluster({
       workers: this.#opts.workers ?? 2,
       address: this.net.address,
       prefix: this.net.prefix,
       dataDir: this.#dataDir,
       env: {
-        DATABASE_URL: this.#databaseUrl,
         HTTP_PORT: String(this.port),
         HTTPS_PORT: 'off',
         METRICS_HOST: this.net.address,
+        // X-Forwarded-For from the balancer (and only from it) names the client.
+        TRUST_PROXY: this.net.peer,
+        ...this.#reached,
         ...this.#opts.env,
         ...env,
       },

@@ -19,6 +19,8 @@ export interface Tool {
 export const TOOLS: Tool[] = [
   { command: 'ps', pkg: 'procps', why: "to find the service's worker processes" },
   { command: 'chromium', pkg: 'chromium', why: 'for the browser tests', browser: true },
+  { command: 'haproxy', pkg: 'haproxy', why: "as the load balancer in front of the scale-out tests' hosts" },
+  { command: 'openssl', pkg: 'openssl', why: "for the load balancer's TLS certificate" },
 ];
 
 /** Whether `command` is an executable on `pathList` (absolute paths are checked as they are). */
