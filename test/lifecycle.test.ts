@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { alive } from '../src/db/embedded.ts';
-import { type H1Client, H2Client, type Reply } from './helpers/clients.ts';
+import { H1Client, H2Client, type Reply } from './helpers/clients.ts';
 import { clusterOnly, killOnExit, type RunningCluster, startCluster, useCluster } from './helpers/cluster.ts';
 import { useTestDatabase } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
@@ -195,6 +195,38 @@ describe('shutdown', () => {
 
     assert.equal(await cluster.exited, 0);
     for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} exited`);
+  });
+
+  it('with SHUTDOWN_DELAY_MS, reports not ready but keeps serving (HTTP/1.1 and h2) before it drains, so a balancer can take it out first', async () => {
+    const cluster = await startCluster({ env: { DATABASE_URL: db.url, SHUTDOWN_DELAY_MS: '60000' } });
+    killOnExit(cluster);
+    const h1 = new H1Client();
+    try {
+      assert.equal((await h1.request(`${cluster.http}/api/ready`)).status, 200);
+      cluster.process.kill('SIGTERM');
+      await cluster.waitForLog((l) => l.msg === 'worker leaving: not ready, still serving');
+      // Every serving process says so before it answers 503 (the cluster's each worker).
+      await until('every worker not ready', async () => {
+        const answers = await Promise.all([1, 2, 3, 4].map(() => h1.request(`${cluster.http}/api/ready`)));
+        return answers.every((r) => r.status === 503) ? answers : undefined;
+      });
+      const ready = await h1.request(`${cluster.http}/api/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(ready.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.match(ready.text(), /draining/);
+      // New connections are still accepted and served, over HTTP/1.1 and h2.
+      assert.equal((await h1.request(`${cluster.http}/api/health`)).status, 200);
+      const h2 = new H2Client(cluster.http);
+      assert.equal((await h2.request('/api/health')).status, 200);
+      assert.equal((await h2.request('/api/ready')).status, 503);
+      await h2.close();
+      assert.ok(!cluster.logs.some((l) => l.msg === 'worker draining'), 'not draining yet');
+      // A second signal ends the wait (and the service) at once.
+      cluster.process.kill('SIGTERM');
+      assert.equal(await cluster.exited, 1);
+    } finally {
+      await h1.close();
+    }
   });
 
   it('sends GOAWAY to HTTP/2 sessions on SIGTERM', async () => {

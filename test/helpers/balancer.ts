@@ -23,6 +23,8 @@ export interface BalancerOptions {
   rise?: number;
   /** HAProxy threads (the lab gives it one core's worth). */
   threads?: number;
+  /** False: a balancer that retries nothing (what the shutdown delay is for). */
+  retries?: boolean;
 }
 
 export type ServerState = 'UP' | 'DOWN' | 'MAINT' | string;
@@ -83,7 +85,7 @@ export class Balancer {
   ca: Buffer = Buffer.alloc(0);
 
   constructor(opts: BalancerOptions = {}) {
-    this.#opts = { checkIntervalMs: 250, fall: 2, rise: 2, threads: 1, ...opts };
+    this.#opts = { checkIntervalMs: 250, fall: 2, rise: 2, threads: 1, retries: true, ...opts };
   }
 
   /** `http://127.0.0.1:port` (HTTP/1.1 and h2 prior knowledge) followed by `p`. */
@@ -97,7 +99,7 @@ export class Balancer {
   }
 
   config(backends: Backend[], pem: string): string {
-    const { checkIntervalMs, fall, rise, threads } = this.#opts;
+    const { checkIntervalMs, fall, rise, threads, retries } = this.#opts;
     const servers = backends.map((b) => `  server ${b.name} ${b.address}:${b.port}`);
     // A test may pin a request to a server by name (`x-test-host`); a server that is down is
     // passed over as usual, which is how a client's reconnect finds the other host.
@@ -120,9 +122,9 @@ export class Balancer {
       '  option forwardfor',
       // A connection a host refused (it is stopping, or gone) is tried on another host, any
       // method: nothing was sent. Other failures are retried for safe methods only.
-      '  retries 3',
-      '  option redispatch 1',
-      '  retry-on conn-failure empty-response response-timeout',
+      ...(retries
+        ? ['  retries 3', '  option redispatch 1', '  retry-on conn-failure empty-response response-timeout']
+        : ['  retries 0', '  retry-on none']),
       '',
       'frontend web',
       `  bind 127.0.0.1:${this.ports.http}`,

@@ -38,7 +38,7 @@ export class H1Client {
   constructor(ca?: Buffer, options: { connections?: number; localAddress?: string } = {}) {
     this.agent = new Agent({
       connect: ca ? { ca } : {},
-      localAddress: options.localAddress ?? null,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       connections: options.connections ?? null,
       allowH2: false,
       headersTimeout: 15_000,
