@@ -31,6 +31,16 @@ if (process.argv[2] === 'footprint') {
   await import('./footprint.ts');
   process.exit(process.exitCode ?? 0);
 }
+// `npm run bench -- two-hosts`: one host and two behind HAProxy, and the Postgres connections held.
+if (process.argv[2] === 'two-hosts') {
+  await import('./two-hosts.ts');
+  process.exit(process.exitCode ?? 0);
+}
+// `npm run bench -- notify`: how many events/s one Postgres delivers by LISTEN/NOTIFY before lagging.
+if (process.argv[2] === 'notify') {
+  await import('./notify.ts');
+  process.exit(process.exitCode ?? 0);
+}
 // `npm run bench -- tracing`: the hot path with OpenTelemetry off, at 1 % and at 100 %.
 if (process.argv[2] === 'tracing') {
   await import('./tracing.ts');

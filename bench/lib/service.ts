@@ -57,27 +57,41 @@ async function firstOk(url: string, since: number, limitMs = 60_000): Promise<nu
   }
 }
 
+/** Where a service of the lab runs: another host (`bench -- two-hosts`) gives all three. */
+export interface Placement {
+  /** The address it binds and is reached at (127.0.0.1). */
+  host?: string;
+  /** Its HTTP port (a free one). */
+  port?: number;
+  /** Runs it through this command (`ip netns exec NAME`), which must exec it. */
+  prefix?: string[];
+}
+
 /** Starts the production service (NODE_ENV=production, all cores) against `databaseUrl`. */
 export async function startService(
   databaseUrl: string,
   logFile: string,
   env: Record<string, string> = {},
+  where: Placement = {},
 ): Promise<Service> {
-  const http = await freePort();
+  const host = where.host ?? '127.0.0.1';
+  const http = where.port ?? (await freePort());
   const metrics = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferrite-bench-'));
   const log = openSync(logFile, 'w');
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.js')], {
+  const [command, ...args] = [...(where.prefix ?? []), process.execPath, path.join(ROOT, 'src/main.js')];
+  const child = spawn(command as string, args, {
     cwd: ROOT,
     env: {
       ...process.env,
       NODE_ENV: 'production',
       DATABASE_URL: databaseUrl,
       DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
+      HOST: host,
       HTTP_PORT: String(http),
       HTTPS_PORT: 'off',
+      METRICS_HOST: host,
       METRICS_PORT: String(metrics),
       JWT_SECRET: randomBytes(48).toString('base64url'),
       ...env,
@@ -87,12 +101,12 @@ export async function startService(
     stdio: ['ignore', log, log],
   });
   closeSync(log);
-  const origin = `http://127.0.0.1:${http}`;
+  const origin = `http://${host}:${http}`;
   const startupMs = await firstOk(`${origin}/api/health`, started);
   return {
     child,
     origin,
-    metrics: `http://127.0.0.1:${metrics}/metrics`,
+    metrics: `http://${host}:${metrics}/metrics`,
     startupMs,
     async stop() {
       child.kill('SIGTERM');
