@@ -114,7 +114,7 @@ try {
   }
 
   const lines = [
-    '| scenario | served by | req/s (median) | p99 ms | vs one host direct | Postgres connections held |',
+    '| scenario | served by | req/s (median) | p99 ms | vs one host direct | Postgres connections held by both hosts (peak) |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const [name] of scenarios) {
