@@ -26,6 +26,7 @@ import { Api, newUser } from './helpers/workspace.ts';
 
 const REGISTER_MAX = 4;
 const LOGIN_FAILURES_MAX = 5;
+const PROJECTS_MAX = 5;
 
 /** Each test is its own client address, so per-address limits of one do not reach another. */
 let nextAddress = 20;
@@ -105,6 +106,7 @@ describe('two hosts behind a load balancer', clusterOnly, () => {
             SSE_HEARTBEAT_MS: '200',
             SSE_RETRY_MS: '250',
             REGISTER_MAX_PER_IP: String(REGISTER_MAX),
+            PROJECTS_MAX_PER_USER: String(PROJECTS_MAX),
             LOGIN_MAX_FAILURES_PER_CLIENT: String(LOGIN_FAILURES_MAX),
             GEMINI_API_KEY: 'test-key',
             GEMINI_MODEL: 'gemini-stub',
@@ -267,6 +269,27 @@ describe('two hosts behind a load balancer', clusterOnly, () => {
       .flatMap((h) => Array.from({ length: perWriter }, (_, i) => `${h.name} ${i}`))
       .sort();
     assert.deepEqual(lines, expected, `every update is there once (${conflicts} conflicts retried)`);
+  });
+
+  it('holds a per-user quota across hosts when both race to pass it', async () => {
+    const c = client();
+    const user = await newUser(c, lb.url());
+    const create = (host: FerriteHost, i: number) =>
+      c.request(lb.url('/api/projects'), {
+        method: 'POST',
+        headers: on(host, { ...json, authorization: `Bearer ${user.token}` }),
+        body: JSON.stringify({ name: `race ${i}` }),
+      });
+    const answers = await Promise.all(
+      Array.from({ length: PROJECTS_MAX * 2 }, (_, i) => create(i % 2 ? host2 : host1, i)),
+    );
+    const statuses = answers.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [...Array(PROJECTS_MAX).fill(201), ...Array(PROJECTS_MAX).fill(413)]);
+    for (const r of answers.filter((a) => a.status === 413)) assert.equal(r.json().code, 'QUOTA_EXCEEDED');
+    const list = await c.request(lb.url('/api/projects'), {
+      headers: { authorization: `Bearer ${user.token}` },
+    });
+    assert.equal((list.json() as { items: unknown[] }).items.length, PROJECTS_MAX);
   });
 
   it('shares the cut-over state: a rollback ordered against the database holds on both hosts at once', async () => {
