@@ -46,6 +46,17 @@ export const rigKeys = {
   BLOCK_VALIDATE_RETRY_MS: int(5000, 100).describe(
     'retry interval while the node is unreachable or does not know the block yet',
   ),
+  DASHBOARD_GPU_TEMP_ALERT_C: int(85, 1, 150).describe(
+    'the dashboard raises an alert while a GPU is at or above this temperature (°C)',
+  ),
+  DASHBOARD_HASHRATE_ALERT_RATIO: z.coerce
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.8)
+    .describe(
+      'the dashboard raises an alert while the hashrate is below this fraction of its 15-minute average',
+    ),
   EXPORT_POOL_SIZE: int(2, 1, 100).describe(
     'Postgres connections per worker for exports, apart from the main pool; also the exports one worker streams at once (429 beyond)',
   ),

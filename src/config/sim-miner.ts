@@ -15,6 +15,15 @@ export const simMinerKeys = {
     .max(1)
     .default(0.02)
     .describe('probability that a stats tick also finds a block'),
+  SIM_MINER_TEMPERATURE_C: int(55, 0, 120).describe('temperature every simulated GPU starts at (°C)'),
+  SIM_MINER_HEAT_PER_TICK_C: z.coerce
+    .number()
+    .min(-10)
+    .max(10)
+    .default(0)
+    .describe(
+      'how much each GPU warms (or cools) per stats tick on top of its random walk, so tests can cross a temperature alert',
+    ),
   SIM_MINER_CRASH_AFTER_MS: int(0, 0).describe(
     'exit with code 1 after this long, so tests can exercise crash handling; `0`: never',
   ),

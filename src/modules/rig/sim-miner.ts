@@ -19,8 +19,11 @@ const gpus = Array.from({ length: gpuCount }, (_, index) => ({
   index,
   name: index % 2 === 0 ? 'NVIDIA GeForce RTX 3070' : 'AMD Radeon RX 6800',
   base: index % 2 === 0 ? 61_000_000 : 58_000_000,
-  temperatureC: 55,
+  temperatureC: cfg.SIM_MINER_TEMPERATURE_C,
 }));
+// The random walk stays within these; a configured start or heating widens them.
+const coolest = Math.min(45, cfg.SIM_MINER_TEMPERATURE_C);
+const hottest = cfg.SIM_MINER_HEAT_PER_TICK_C > 0 ? 110 : Math.max(85, cfg.SIM_MINER_TEMPERATURE_C);
 const shares = { accepted: 0, rejected: 0, stale: 0 };
 let height = 1_800_000 + randomInt(100_000);
 
@@ -31,12 +34,13 @@ process.stdout.write(`sim-miner starting with ${gpuCount} GPUs\n`);
 
 const timer = setInterval(() => {
   const perGpu = gpus.map((g) => {
-    g.temperatureC = Math.min(85, Math.max(45, g.temperatureC + (Math.random() * 2 - 1)));
+    const step = Math.random() * 2 - 1 + cfg.SIM_MINER_HEAT_PER_TICK_C;
+    g.temperatureC = Math.min(hottest, Math.max(coolest, g.temperatureC + step));
     return {
       index: g.index,
       name: g.name,
       temperatureC: Math.round(g.temperatureC * 10) / 10,
-      fanPercent: Math.round(30 + (g.temperatureC - 45) * 1.5),
+      fanPercent: Math.min(100, Math.max(0, Math.round(30 + (g.temperatureC - 45) * 1.5))),
       powerW: Math.round(jitter(g.index % 2 === 0 ? 130 : 150, 0.05)),
       hashrate: Math.round(jitter(g.base, 0.03)),
     };
