@@ -146,6 +146,9 @@ describe('the service with NATIVE_ADDONS=off', () => {
     assert.equal(put.status, 201);
     const got = await api.get(projectId, 'a.txt');
     assert.equal(got.headers.etag, '"45ab6734b21e6968"', "XXH64 of the content, as the addon's");
+    // The worker logs it right after it is ready; its log may reach the pipe after the
+    // primary's "ferrite ready" (each process flushes its own), so wait for it.
+    await cluster.waitForLog((l) => l.msg?.startsWith('prebuilt addons not used here'));
     const warnings = cluster.logs.filter((l) => l.msg?.startsWith('prebuilt addons not used here'));
     assert.equal(warnings.length, 1, `one warning for the whole service (${PROCESS_MODEL})`);
     const fallbacks = (warnings[0] as unknown as { fallbacks: Record<string, string> }).fallbacks;
