@@ -69,7 +69,10 @@ try {
   const steps: Record<string, number> = { modules: Math.round(performance.now()) };
   await migrate(msg.databaseUrl, log);
   steps.migrations = Math.round(performance.now());
-  await buildWeb(cfg.DATA_DIR);
+  await buildWeb(cfg.DATA_DIR, {
+    gpuTempAlertC: cfg.DASHBOARD_GPU_TEMP_ALERT_C,
+    hashrateAlertRatio: cfg.DASHBOARD_HASHRATE_ALERT_RATIO,
+  });
   steps.page = Math.round(performance.now());
   if (cfg.HTTPS_PORT !== null && !cfg.TLS_CERT) {
     const files = await ensureDevCertificate(cfg.DATA_DIR, log);

@@ -3,7 +3,7 @@ import type { Logger } from '../../log.ts';
 import { webDir } from './web.build.ts';
 import { mountWeb } from './web.routes.ts';
 
-export { buildWeb } from './web.build.ts';
+export { buildWeb, type PageSettings } from './web.build.ts';
 
 /**
  * The web module's door: the dashboard page at `/` with its assets, as `buildWeb` left them

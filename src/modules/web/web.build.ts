@@ -1,10 +1,32 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 export const WEB_SOURCE = path.resolve(import.meta.dirname, '../../../web');
+/** uPlot, the charting library, served from ferrite like the page's own files. */
+const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+
+/** What the page needs to know of the configuration, written into index.html at build time. */
+export interface PageSettings {
+  /** Alert while a GPU is at or above this temperature (°C). */
+  gpuTempAlertC: number;
+  /** Alert while the hashrate is below this fraction of its 15-minute average. */
+  hashrateAlertRatio: number;
+}
+
+/** The page's assets: name in index.html → where it is read from. */
+const ASSETS: [string, (source: string) => string][] = [
+  ['uplot.css', () => path.join(UPLOT, 'uPlot.min.css')],
+  ['style.css', (source) => path.join(source, 'style.css')],
+  ['uplot.js', () => path.join(UPLOT, 'uPlot.iife.min.js')],
+  ['app.js', (source) => path.join(source, 'app.js')],
+];
+
+const escapeAttribute = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const brotli = promisify(zlib.brotliCompress);
 const gzip = promisify(zlib.gzip);
 
@@ -18,16 +40,20 @@ export function webDir(dataDir: string): string {
  * they can be cached for a year), index.html points at them, and every file is precompressed
  * with brotli and gzip next to itself. Workers only read the result.
  */
-export async function buildWeb(dataDir: string, source = WEB_SOURCE): Promise<void> {
+export async function buildWeb(dataDir: string, settings: PageSettings, source = WEB_SOURCE): Promise<void> {
   const out = webDir(dataDir);
   const staging = `${out}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
 
   let html = await readFile(path.join(source, 'index.html'), 'utf8');
+  html = html.replace(
+    '<meta name="ferrite-settings" content="{}">',
+    `<meta name="ferrite-settings" content="${escapeAttribute(JSON.stringify(settings))}">`,
+  );
   const files = new Map<string, Buffer>();
-  for (const asset of ['style.css', 'app.js']) {
-    const body = await readFile(path.join(source, asset));
+  for (const [asset, from] of ASSETS) {
+    const body = await readFile(from(source));
     const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
     const ext = path.extname(asset);
     const hashed = `${path.basename(asset, ext)}.${hash}${ext}`;
