@@ -2,11 +2,12 @@ import { hostname } from 'node:os';
 import type { Config } from '../../config.ts';
 import type { Queryable } from '../../db/pool.ts';
 import type { Logger } from '../../log.ts';
-import type { MinerBlock, StatsSnapshot } from './miner.protocol.ts';
+import type { MinerBlock, MinerState, MinerStatus, StatsSnapshot } from './miner.protocol.ts';
 import type { MinerSupervisor } from './miner.supervisor.ts';
 import { NodeRpcClient } from './node.client.ts';
 import {
   insertFoundBlock,
+  insertMinerEvent,
   insertStatsSample,
   markAttempt,
   markValidated,
@@ -15,8 +16,9 @@ import {
 
 /**
  * Persists what the host's miner reports (it runs beside the supervisor, in the primary): a
- * stats sample every STATS_PERSIST_INTERVAL_MS, and every found block at once. Found blocks are
- * then confirmed with the node over JSON-RPC, retried while the node is unreachable.
+ * stats sample every STATS_PERSIST_INTERVAL_MS, every change of the miner's state and every
+ * found block at once. Found blocks are then confirmed with the node over JSON-RPC, retried
+ * while the node is unreachable.
  */
 export class RigRecorder {
   readonly #pool: Queryable;
@@ -31,6 +33,10 @@ export class RigRecorder {
   #validateTimer: NodeJS.Timeout | undefined;
   #validating: Promise<void> | undefined;
   #onValidated: ((hash: string) => void) | undefined;
+  /** The state last recorded; the supervisor starts `stopped`, which is no change. */
+  #state: MinerState = 'stopped';
+  /** State changes are written one after the other, so their ids follow their order. */
+  #events: Promise<void> = Promise.resolve();
 
   /** `db` stays its opener's to close. */
   constructor(db: Queryable, cfg: Config, log: Logger) {
@@ -51,6 +57,7 @@ export class RigRecorder {
       this.#latest = s;
     });
     miner.on('block', (b: MinerBlock) => void this.#record(b));
+    miner.on('miner', (status: MinerStatus) => this.#recordState(status));
     // Blocks found before a restart may still wait for their confirmation.
     this.#scheduleValidation(0);
   }
@@ -64,6 +71,19 @@ export class RigRecorder {
     } catch (err) {
       this.#log.warn({ err }, 'could not persist a stats sample');
     }
+  }
+
+  #recordState(status: MinerStatus): void {
+    if (status.state === this.#state) return;
+    this.#state = status.state;
+    const at = new Date();
+    this.#events = this.#events.then(async () => {
+      try {
+        await insertMinerEvent(this.#pool, this.#host, at, status);
+      } catch (err) {
+        this.#log.warn({ err, state: status.state }, 'could not record a miner state change');
+      }
+    });
   }
 
   async #record(block: MinerBlock): Promise<void> {
@@ -119,6 +139,7 @@ export class RigRecorder {
     clearInterval(this.#statsTimer);
     clearTimeout(this.#validateTimer);
     await this.#validating;
+    await this.#events;
     await this.#persistStats();
     await this.#node?.close();
   }

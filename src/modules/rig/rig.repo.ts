@@ -1,5 +1,5 @@
 import { type Database, one, type Queryable } from '../../db/pool.ts';
-import type { MinerBlock, StatsSnapshot } from './miner.protocol.ts';
+import type { MinerBlock, MinerStatus, StatsSnapshot } from './miner.protocol.ts';
 
 export interface BlockRow {
   height: string;
@@ -97,9 +97,23 @@ export interface StatsPointRow {
   accepted: string;
   rejected: string;
   stale: string;
+  /** Per GPU index, its averages over the bucket's samples, by index; numbers as JSON numbers. */
+  gpus: { index: number; hashrate: number; temperatureC: number }[];
 }
 
-/** Samples averaged (hashrate) or maxed (share counters) into `stepSeconds` buckets. */
+// A GPU's reading counts only when its index is an integer and its hashrate and temperature are
+// numbers: whatever else a row holds (hand-written, another miner's) must not fail the history.
+// CASE, because Postgres may evaluate the operands of AND in any order (and the cast would fail).
+const GPU_READING = `CASE WHEN jsonb_typeof(g->'index') = 'number' AND jsonb_typeof(g->'hashrate') = 'number'
+    AND jsonb_typeof(g->'temperatureC') = 'number'
+  THEN (g->>'index')::numeric BETWEEN 0 AND 2147483647
+    AND (g->>'index')::numeric = trunc((g->>'index')::numeric)
+  ELSE false END`;
+
+/**
+ * Samples averaged (hashrate) or maxed (share counters) into `stepSeconds` buckets, with each
+ * GPU's hashrate (rounded) and temperature (to a tenth) averaged per bucket, in exact numerics.
+ */
 export async function statsHistory(
   db: Queryable,
   from: Date,
@@ -107,11 +121,87 @@ export async function statsHistory(
   stepSeconds: number,
 ): Promise<StatsPointRow[]> {
   const res = await db.query<StatsPointRow>(
-    `SELECT date_bin(make_interval(secs => $3), at, $1::timestamptz) AS at,
-            avg(hashrate) AS hashrate, max(accepted) AS accepted, max(rejected) AS rejected, max(stale) AS stale
-     FROM stats_samples WHERE at >= $1 AND at < $2
-     GROUP BY 1 ORDER BY 1`,
+    `WITH s AS (
+       SELECT date_bin(make_interval(secs => $3), at, $1::timestamptz) AS at,
+              hashrate, accepted, rejected, stale, gpus
+       FROM stats_samples WHERE at >= $1 AND at < $2
+     ), points AS (
+       SELECT at, avg(hashrate) AS hashrate, max(accepted) AS accepted, max(rejected) AS rejected,
+              max(stale) AS stale
+       FROM s GROUP BY at
+     ), per_gpu AS (
+       SELECT s.at, (g->>'index')::int AS index, round(avg((g->>'hashrate')::numeric)) AS hashrate,
+              round(avg((g->>'temperatureC')::numeric), 1) AS temperature_c
+       FROM s CROSS JOIN LATERAL jsonb_array_elements(
+         CASE WHEN jsonb_typeof(s.gpus) = 'array' THEN s.gpus ELSE '[]'::jsonb END) AS g
+       WHERE ${GPU_READING}
+       GROUP BY 1, 2
+     ), gpus AS (
+       SELECT at, json_agg(json_build_object('index', index, 'hashrate', hashrate,
+                                             'temperatureC', temperature_c) ORDER BY index) AS gpus
+       FROM per_gpu GROUP BY at
+     )
+     SELECT points.*, coalesce(gpus.gpus, '[]'::json) AS gpus
+     FROM points LEFT JOIN gpus USING (at) ORDER BY at`,
     [from, to, stepSeconds],
+  );
+  return res.rows;
+}
+
+export async function insertMinerEvent(db: Queryable, host: string, at: Date, s: MinerStatus): Promise<void> {
+  const exit = s.state === 'crashed' || s.state === 'stopped' ? s.lastExit : null;
+  await db.query(
+    `INSERT INTO miner_events (at, host, state, restarts, exit_code, exit_signal)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [at, host, s.state, s.restarts, exit?.code ?? null, exit?.signal ?? null],
+  );
+}
+
+export interface MinerEventRow {
+  at: string;
+  state: string;
+  restarts: number;
+  exit_code: number | null;
+  exit_signal: string | null;
+}
+
+/** The miner's state changes in [from, to), oldest first: the newest `limit` when there are more. */
+export async function minerEvents(
+  db: Queryable,
+  from: Date,
+  to: Date,
+  limit: number,
+): Promise<MinerEventRow[]> {
+  const res = await db.query<MinerEventRow>(
+    `SELECT ${isoUtc('at')} AS at, state, restarts, exit_code, exit_signal FROM (
+       SELECT id, at, state, restarts, exit_code, exit_signal FROM miner_events
+       WHERE at >= $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT $3
+     ) newest ORDER BY newest.at, id`,
+    [from, to, limit],
+  );
+  return res.rows;
+}
+
+export interface FoundBlockRow {
+  height: string;
+  hash: string;
+  found_at: string;
+  validated_at: string | null;
+}
+
+/** Blocks found in [from, to), validated or not, oldest first: the newest `limit` when there are more. */
+export async function foundBlocks(
+  db: Queryable,
+  from: Date,
+  to: Date,
+  limit: number,
+): Promise<FoundBlockRow[]> {
+  const res = await db.query<FoundBlockRow>(
+    `SELECT height, hash, ${isoUtc('found_at')} AS found_at, ${isoUtc('validated_at')} AS validated_at FROM (
+       SELECT height, hash, found_at, validated_at FROM blocks
+       WHERE found_at >= $1 AND found_at < $2 ORDER BY found_at DESC, hash DESC LIMIT $3
+     ) newest ORDER BY newest.found_at, hash`,
+    [from, to, limit],
   );
   return res.rows;
 }
@@ -125,11 +215,15 @@ export function streamStatsSamples(db: Database, from: Date, to: Date) {
   );
 }
 
-/** Every validated block, newest first, as a row stream. */
-export function streamValidatedBlocks(db: Database) {
+/**
+ * Every validated block found in [from, to) (a bound given as `-infinity`/`infinity` is open),
+ * newest first, as a row stream.
+ */
+export function streamValidatedBlocks(db: Database, from: Date | string, to: Date | string) {
   return db.stream(
     `SELECT height, hash, difficulty, found_at, validated_at FROM blocks
-     WHERE validated_at IS NOT NULL ORDER BY height DESC, hash DESC`,
-    [],
+     WHERE validated_at IS NOT NULL AND found_at >= $1::timestamptz AND found_at < $2::timestamptz
+     ORDER BY height DESC, hash DESC`,
+    [from, to],
   );
 }

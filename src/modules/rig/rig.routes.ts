@@ -16,8 +16,16 @@ import {
   streamExport,
 } from './rig.export.ts';
 import { proxyRpc } from './rig.rpc.ts';
-import { blockPage, exportResponses, formatParam, minerStatus, rangeParams, stats } from './rig.schemas.ts';
-import { allValidatedBlocks, blocksPage, history, statsSamples } from './rig.service.ts';
+import {
+  blockPage,
+  exportResponses,
+  formatParam,
+  minerStatus,
+  rangeParams,
+  stats,
+  statsHistory,
+} from './rig.schemas.ts';
+import { blocksPage, history, statsSamples, validatedBlocksFound } from './rig.service.ts';
 
 export interface RigDeps {
   miner: MinerClient;
@@ -79,7 +87,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       path: '/api/stats/history',
       operationId: 'getStatsHistory',
       summary:
-        'The persisted stats series, aggregated into step-second buckets (default: the last hour by minute)',
+        'The persisted stats series in step-second buckets with per-GPU averages, the state changes of the miner and the blocks found (default: the last hour by minute)',
       tags: ['rig'],
       security,
       before: reader,
@@ -90,26 +98,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       responses: {
         200: {
           description: 'Series',
-          content: jsonContent({
-            type: 'object',
-            required: ['from', 'to', 'step', 'points'],
-            properties: {
-              from: { type: 'string', format: 'date-time' },
-              to: { type: 'string', format: 'date-time' },
-              step: { type: 'integer' },
-              points: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    at: { type: 'string', format: 'date-time' },
-                    hashrate: { type: 'number' },
-                    shares: { type: 'object' },
-                  },
-                },
-              },
-            },
-          }),
+          content: jsonContent(statsHistory),
         },
       },
       handler: async (req, res) => {
@@ -192,19 +181,20 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
         await exportRows(req, res, () => statsSamples(exportDb, q), statsColumns, 'stats', q.format);
       },
     }),
-    route<{ format: ExportFormat }>({
+    route<{ from?: string; to?: string; format: ExportFormat }>({
       method: 'get',
       path: '/api/export/blocks',
       operationId: 'exportBlocks',
-      summary: 'Every validated block as CSV or NDJSON, streamed, newest first',
+      summary:
+        'Validated blocks found in [from, to) (default: every one) as CSV or NDJSON, streamed, newest first',
       tags: ['rig'],
       security,
       before: reader,
-      parameters: [formatParam],
+      parameters: [...rangeParams, formatParam],
       responses: exportResponses,
       handler: async (req, res) => {
-        const { format } = req.query;
-        await exportRows(req, res, () => allValidatedBlocks(exportDb), blockColumns, 'blocks', format);
+        const q = req.query;
+        await exportRows(req, res, () => validatedBlocksFound(exportDb, q), blockColumns, 'blocks', q.format);
       },
     }),
     {

@@ -85,6 +85,92 @@ export const blockPage = {
   },
 };
 
+const dateTime = { type: 'string', format: 'date-time' };
+
+/** `GET /api/stats/history`: the series, and the marks the dashboard draws on it. */
+export const statsHistory = {
+  type: 'object',
+  required: ['from', 'to', 'step', 'points', 'events', 'blocks'],
+  properties: {
+    from: dateTime,
+    to: dateTime,
+    step: { type: 'integer' },
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['at', 'hashrate', 'shares', 'gpus'],
+        properties: {
+          at: dateTime,
+          hashrate: { type: 'number' },
+          shares: {
+            type: 'object',
+            required: ['accepted', 'rejected', 'stale'],
+            properties: {
+              accepted: { type: 'integer' },
+              rejected: { type: 'integer' },
+              stale: { type: 'integer' },
+            },
+          },
+          gpus: {
+            type: 'array',
+            description: "Each GPU index's averages over the bucket's samples, by index",
+            items: {
+              type: 'object',
+              required: ['index', 'hashrate', 'temperatureC'],
+              properties: {
+                index: { type: 'integer' },
+                hashrate: { type: 'number', description: 'H/s, rounded' },
+                temperatureC: { type: 'number', description: 'to a tenth of a degree' },
+              },
+            },
+          },
+        },
+      },
+    },
+    events: {
+      type: 'array',
+      description:
+        'State changes of the miner in [from, to), oldest first; the newest 1000 when there are more',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['at', 'state', 'restarts', 'exit'],
+        properties: {
+          at: dateTime,
+          state: { type: 'string' },
+          restarts: { type: 'integer' },
+          exit: {
+            type: ['object', 'null'],
+            description: 'How the miner last exited, on `crashed` and `stopped`; otherwise null',
+            required: ['code', 'signal'],
+            properties: {
+              code: { type: ['integer', 'null'] },
+              signal: { type: ['string', 'null'] },
+            },
+          },
+        },
+      },
+    },
+    blocks: {
+      type: 'array',
+      description:
+        'Blocks found in [from, to), validated or not, oldest first; the newest 1000 when there are more',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['height', 'hash', 'foundAt', 'validatedAt'],
+        properties: {
+          height: { type: 'integer' },
+          hash: { type: 'string' },
+          foundAt: dateTime,
+          validatedAt: { type: ['string', 'null'], format: 'date-time' },
+        },
+      },
+    },
+  },
+};
+
 export const formatParam = {
   name: 'format',
   in: 'query' as const,

@@ -1,7 +1,14 @@
 import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { cursorPart, decodeCursor, encodeCursor } from '../../http/cursor.ts';
-import { statsHistory, streamStatsSamples, streamValidatedBlocks, validatedBlocks } from './rig.repo.ts';
+import {
+  foundBlocks,
+  minerEvents,
+  statsHistory,
+  streamStatsSamples,
+  streamValidatedBlocks,
+  validatedBlocks,
+} from './rig.repo.ts';
 
 export interface BlockItem {
   height: number;
@@ -38,6 +45,8 @@ export async function blocksPage(
 }
 
 const MAX_POINTS = 10_000;
+/** Most miner events and found blocks one history carries: the newest, when there are more. */
+const MAX_MARKS = 1000;
 
 function badRange(path: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', {
@@ -46,15 +55,28 @@ function badRange(path: string, message: string): AppError {
   });
 }
 
-/** The persisted stats series between `from` and `to` (default: the last hour), in `step` buckets. */
+// The schema's date-time format admits what Date cannot represent (a leap second, `23:59:60`).
+function instant(path: string, value: string): Date {
+  const at = new Date(value);
+  if (Number.isNaN(at.getTime())) throw badRange(path, 'must be a date-time that can be represented');
+  return at;
+}
+
+/**
+ * The persisted stats series between `from` and `to` (default: the last hour), in `step` buckets
+ * with each GPU's averages, and the miner's state changes and the blocks found in the range.
+ */
 export async function history(db: Database, q: { from?: string; to?: string; step: number }) {
-  const to = q.to ? new Date(q.to) : new Date();
-  const from = q.from ? new Date(q.from) : new Date(to.getTime() - 3600_000);
+  const to = q.to ? instant('/to', q.to) : new Date();
+  const from = q.from ? instant('/from', q.from) : new Date(to.getTime() - 3600_000);
   if (from >= to) throw badRange('/from', 'must be before to');
   if ((to.getTime() - from.getTime()) / 1000 / q.step > MAX_POINTS) {
     throw badRange('/step', `too small for this range (at most ${MAX_POINTS} points)`);
   }
+  // One after the other: a history holds one pooled client at a time, however many ask for it.
   const rows = await statsHistory(db, from, to, q.step);
+  const events = await minerEvents(db, from, to, MAX_MARKS);
+  const blocks = await foundBlocks(db, from, to, MAX_MARKS);
   return {
     from: from.toISOString(),
     to: to.toISOString(),
@@ -63,18 +85,35 @@ export async function history(db: Database, q: { from?: string; to?: string; ste
       at: r.at.toISOString(),
       hashrate: Math.round(Number(r.hashrate)),
       shares: { accepted: Number(r.accepted), rejected: Number(r.rejected), stale: Number(r.stale) },
+      gpus: r.gpus,
+    })),
+    events: events.map((e) => ({
+      at: e.at,
+      state: e.state,
+      restarts: e.restarts,
+      // The exit belongs to the states an exit leads to; the recorder stores it only with them.
+      exit:
+        e.state === 'crashed' || e.state === 'stopped' ? { code: e.exit_code, signal: e.exit_signal } : null,
+    })),
+    blocks: blocks.map((b) => ({
+      height: Number(b.height),
+      hash: b.hash,
+      foundAt: b.found_at,
+      validatedAt: b.validated_at,
     })),
   };
 }
 
 /** The stats samples in [from, to) (the whole series when neither is given), as a row stream. */
 export function statsSamples(db: Database, q: { from?: string; to?: string }) {
-  const from = new Date(q.from ?? 0);
-  const to = q.to ? new Date(q.to) : new Date(8.64e15);
+  const from = q.from ? instant('/from', q.from) : new Date(0);
+  const to = q.to ? instant('/to', q.to) : new Date(8.64e15);
   return streamStatsSamples(db, from, to);
 }
 
-/** Every validated block, newest first, as a row stream. */
-export function allValidatedBlocks(db: Database) {
-  return streamValidatedBlocks(db);
+/** The validated blocks found in [from, to) (every one when neither is given), newest first, as a row stream. */
+export function validatedBlocksFound(db: Database, q: { from?: string; to?: string }) {
+  const from = q.from ? instant('/from', q.from) : '-infinity';
+  const to = q.to ? instant('/to', q.to) : 'infinity';
+  return streamValidatedBlocks(db, from, to);
 }
