@@ -145,6 +145,7 @@ export function createApp(deps: AppDeps): {
     worker: deps.worker,
     draining: deps.draining,
     details: gateway.readiness,
+    dependencies: rig.readiness,
     mayInspect: (req) => {
       const token = bearerToken(req);
       try {

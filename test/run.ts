@@ -28,6 +28,8 @@ const SINGLE_FILES = [
   'test/h2-limits.test.ts',
   'test/auth.test.ts',
   'test/rig.test.ts',
+  'test/rig-history.test.ts',
+  'test/rig-ready.test.ts',
   'test/rig-ws.test.ts',
   'test/gateway.test.ts',
   'test/cutover.test.ts',

@@ -6,8 +6,9 @@ type Call = { method: string; params?: unknown; id?: unknown; jsonrpc?: unknown 
 
 /**
  * A stand-in for the blockchain node: a small JSON-RPC 2.0 server. It knows every block hash
- * it is told about (`confirm`), can be made unavailable (`down`) or slow (`delayMs`), and
- * records what it was asked.
+ * it is told about (`confirm`), can be made unavailable (`down`), slow (`delayMs`) or to answer
+ * every call with a JSON-RPC error object (`rpcError`), and records what it was asked. Closed,
+ * it can be started again on the port it had (`start(port)`), so the service's URL still holds.
  */
 export class NodeDouble {
   readonly calls: Call[] = [];
@@ -15,12 +16,15 @@ export class NodeDouble {
   /** When set, every request is answered with HTTP 503 and no JSON. */
   down = false;
   delayMs = 0;
+  /** When set, every call is answered with a JSON-RPC error object (HTTP 200). */
+  rpcError = false;
   /** When set, getBlockByHash knows every hash. */
   confirmAll = true;
   #server: http.Server | undefined;
   url = '';
 
-  async start(): Promise<string> {
+  /** Listens on `port` (0: one the OS chooses); `url` is the endpoint. */
+  async start(port = 0): Promise<string> {
     this.#server = http.createServer((req, res) => {
       let raw = '';
       req.on('data', (d) => {
@@ -35,6 +39,7 @@ export class NodeDouble {
         const batch = Array.isArray(payload);
         const answers = (batch ? payload : [payload]).map((c) => {
           this.calls.push(c);
+          if (this.rpcError) return { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: 'busy' } };
           return { jsonrpc: '2.0', id: c.id, result: this.#answer(c) };
         });
         setTimeout(() => {
@@ -44,7 +49,7 @@ export class NodeDouble {
         }, this.delayMs);
       });
     });
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.#server?.listen(port, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/rpc`;
     return this.url;
   }

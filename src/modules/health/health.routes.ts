@@ -3,6 +3,13 @@ import type { Database } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { jsonContent, type RouteSpec } from '../../http/route-spec.ts';
 
+/** A dependency's state as its owner reports it: `ok` for everyone, the rest for admins only. */
+export interface DependencyCheck {
+  ok: boolean;
+  latencyMs?: number;
+  error?: string;
+}
+
 export interface HealthDeps {
   db: Database;
   version: string;
@@ -10,6 +17,11 @@ export interface HealthDeps {
   draining: () => boolean;
   /** Extra readiness checks contributed by other modules (e.g. circuit breakers). */
   details?: () => Record<string, unknown>;
+  /**
+   * Dependencies reported on without making the worker unready (the blockchain node: ferrite
+   * still serves without it), by the name they take in `checks`. Each answers promptly.
+   */
+  dependencies?: Record<string, () => Promise<DependencyCheck>>;
   /**
    * Whether this caller may see the details (upstream names, breaker counts, latencies, the
    * database's error): an admin token. Everyone else learns only ready or not, and which of the
@@ -55,7 +67,7 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
       path: '/api/ready',
       operationId: 'getReady',
       summary:
-        'Readiness: Postgres answers and the worker is not draining; details (upstreams, latencies, errors) only with an admin token',
+        'Readiness: Postgres answers and the worker is not draining; whether the node answers (never unready for it); details (upstreams, latencies, errors) only with an admin token',
       tags: ['health'],
       responses: {
         200: {
@@ -66,7 +78,22 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
             properties: {
               status: { const: 'ready' },
               worker: { type: 'string' },
-              checks: { type: 'object' },
+              checks: {
+                type: 'object',
+                properties: {
+                  node: {
+                    type: 'object',
+                    description:
+                      'Whether the blockchain node answers JSON-RPC (when NODE_RPC_URL is set); never makes the worker unready',
+                    required: ['ok'],
+                    properties: {
+                      ok: { type: 'boolean' },
+                      latencyMs: { type: 'number' },
+                      error: { type: 'string' },
+                    },
+                  },
+                },
+              },
             },
           }),
         },
@@ -76,6 +103,14 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
         const inspect = deps.mayInspect?.(req) ?? false;
         const checks: Record<string, unknown> = inspect ? { ...deps.details?.() } : {};
         let ok = true;
+        // Asked alongside the database; awaited below, so none may reject unhandled meanwhile.
+        const reported = Object.entries(deps.dependencies ?? {}).map(async ([name, check]) => {
+          const result: DependencyCheck = await check().catch((err: Error) => ({
+            ok: false,
+            error: err.message,
+          }));
+          return [name, result] as const;
+        });
         const started = performance.now();
         try {
           await deps.db.check();
@@ -90,6 +125,9 @@ export function healthRoutes(deps: HealthDeps): RouteSpec[] {
             ok = false;
             checks.database = inspect ? { ok: false, error: (err as Error).message } : { ok: false };
           }
+        }
+        for (const [name, result] of await Promise.all(reported)) {
+          checks[name] = inspect ? result : { ok: result.ok };
         }
         const draining = deps.draining();
         checks.draining = draining;
