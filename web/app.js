@@ -1,6 +1,6 @@
 // The rig dashboard: sign in; alerts; the rig now (over /ws); hashrate, temperature and shares
 // over a chosen window from /api/stats/history, extended live, with miner state changes and
-// found blocks marked on the time axis (uPlot, served by ferrite as /assets/uplot.*.js); the
+// found blocks marked on the time axis (uPlot, bundled and served by ferrite itself); the
 // miner's log; validated blocks; exports of the window. Plain browser JavaScript, nothing loaded
 // from elsewhere at run time.
 /* global uPlot */
@@ -122,9 +122,9 @@ function showMiner(status) {
 }
 
 function showLog(lines) {
-  const log = $('log');
+  const log = $('log').parentElement;
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
-  log.textContent = lines.length ? lines.join('\n') : 'Nothing logged yet.';
+  $('log').textContent = lines.length ? lines.join('\n') : 'Nothing logged yet.';
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
