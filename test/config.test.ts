@@ -181,9 +181,13 @@ describe('configuration', () => {
       SIM_MINER_CRASH_AFTER_MS: 0,
       SIM_MINER_TEMPERATURE_C: 55,
       SIM_MINER_HEAT_PER_TICK_C: 0,
+      SIM_MINER_SLOWDOWN_AFTER_MS: 0,
     });
     assert.throws(() => parseConfig({ SIM_MINER_HEAT_PER_TICK_C: '11' }), /SIM_MINER_HEAT_PER_TICK_C:/);
-    assert.throws(() => parseConfig({ DASHBOARD_HASHRATE_ALERT_RATIO: '1' }), /DASHBOARD_HASHRATE_ALERT_RATIO:/);
+    assert.throws(
+      () => parseConfig({ DASHBOARD_HASHRATE_ALERT_RATIO: '1' }),
+      /DASHBOARD_HASHRATE_ALERT_RATIO:/,
+    );
     assert.throws(() => parseConfig({ DASHBOARD_GPU_TEMP_ALERT_C: '0' }), /DASHBOARD_GPU_TEMP_ALERT_C:/);
   });
 

@@ -29,6 +29,8 @@ const service = useCluster(
       DASHBOARD_GPU_TEMP_ALERT_C: String(TEMP_ALERT_C),
       SIM_MINER_TEMPERATURE_C: '70',
       SIM_MINER_HEAT_PER_TICK_C: '1',
+      // …and its hashrate halves after 1.5 s, below the alert's share of the 15-minute average.
+      SIM_MINER_SLOWDOWN_AFTER_MS: '1500',
     },
   },
   async () => {
@@ -182,7 +184,7 @@ describe('the dashboard at a phone width and a desktop width', () => {
     [390, 844],
     [1280, 900],
   ] as const) {
-    it(`at ${width} px: charts the seeded history with its marks, moves live, alerts on a hot GPU, and fits the screen`, async () => {
+    it(`at ${width} px: charts the seeded history with its marks, moves live, alerts on a hot GPU and a sagging hashrate, and fits the screen`, async () => {
       if (!seeded) await seedHistory();
       seeded = true;
       await minerIs('stopped');
@@ -227,6 +229,10 @@ describe('the dashboard at a phone width and a desktop width', () => {
           await hot.waitFor();
           const since = await hot.locator('time').getAttribute('datetime');
           assert.ok(since && Date.parse(since) > Date.now() - 60_000, `since when: ${since}`);
+          // Then the hashrate halves: below 80 % of its 15-minute average.
+          await page
+            .locator('#alerts li', { hasText: 'Hashrate below 80 % of its 15-minute average' })
+            .waitFor();
           await until('the miner log', async () =>
             /sim-miner starting/.test(await page.locator('#log').innerText()) ? true : undefined,
           );

@@ -138,6 +138,16 @@ describe('the miner, supervised once per host', () => {
     }
   });
 
+  it("reports the miner's latest log lines, not those of its last state change", async () => {
+    // The simulated miner prints this once it runs, after its state became "running".
+    const status = await until('the log line in the status', async () => {
+      const r = await fresh('/api/miner/status', control);
+      const body = r.json<{ state: string; recentLog: string[] }>();
+      return body.recentLog.some((l) => /^sim-miner starting with \d+ GPUs$/.test(l)) ? body : undefined;
+    });
+    assert.equal(status.state, 'running');
+  });
+
   it('stops the miner, idempotently, from any worker', async () => {
     const stopped = await fresh('/api/miner/stop', control, { method: 'POST' });
     assert.equal(stopped.status, 200);

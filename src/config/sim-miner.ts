@@ -24,6 +24,9 @@ export const simMinerKeys = {
     .describe(
       'how much each GPU warms (or cools) per stats tick on top of its random walk, so tests can cross a temperature alert',
     ),
+  SIM_MINER_SLOWDOWN_AFTER_MS: int(0, 0).describe(
+    'after this long every simulated GPU hashes at half its rate, so tests can cross the hashrate alert; `0`: never',
+  ),
   SIM_MINER_CRASH_AFTER_MS: int(0, 0).describe(
     'exit with code 1 after this long, so tests can exercise crash handling; `0`: never',
   ),

@@ -103,6 +103,20 @@ export class MinerClient {
     return { ...status, uptimeSeconds: Math.max(0, Math.round(uptime)) };
   }
 
+  /**
+   * The status as the supervisor has it now, for `/api/miner/status`: the cached one changes only
+   * with the state, so its `recentLog` would stop at the last change. One IPC round trip; the
+   * cached status when the supervisor does not answer.
+   */
+  async currentStatus(): Promise<MinerStatus> {
+    try {
+      this.#status = (await this.command('status')).status;
+    } catch (err) {
+      if (!this.#status) throw err;
+    }
+    return this.status();
+  }
+
   /** The /api/stats body and its ETag, serialised once per change. */
   async stats(): Promise<{ body: string; etag: string }> {
     const status = await this.status();

@@ -115,7 +115,7 @@ export function rigRoutes({ miner, tokens, db, exportDb, node, config }: RigDeps
       before: reader,
       responses: { 200: { description: 'Status', content: jsonContent(minerStatus) } },
       handler: async (_req, res) => {
-        res.json(await miner.status());
+        res.json(await miner.currentStatus());
       },
     },
     {

@@ -113,7 +113,7 @@ export function createLiveUpdates(opts: LiveOptions) {
       ws.on('error', () => ws.terminate());
       // Clients only listen; anything they send is ignored.
       void opts.miner
-        .status()
+        .currentStatus()
         .then((status) => send(ws, JSON.stringify({ type: 'miner', data: status }), false))
         .catch(() => undefined);
     });

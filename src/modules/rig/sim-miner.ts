@@ -27,6 +27,8 @@ const hottest = cfg.SIM_MINER_HEAT_PER_TICK_C > 0 ? 110 : Math.max(85, cfg.SIM_M
 const shares = { accepted: 0, rejected: 0, stale: 0 };
 let height = 1_800_000 + randomInt(100_000);
 
+const slowFrom =
+  cfg.SIM_MINER_SLOWDOWN_AFTER_MS > 0 ? Date.now() + cfg.SIM_MINER_SLOWDOWN_AFTER_MS : Infinity;
 const jitter = (value: number, spread: number) => value * (1 + (Math.random() * 2 - 1) * spread);
 const line = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
@@ -42,7 +44,7 @@ const timer = setInterval(() => {
       temperatureC: Math.round(g.temperatureC * 10) / 10,
       fanPercent: Math.min(100, Math.max(0, Math.round(30 + (g.temperatureC - 45) * 1.5))),
       powerW: Math.round(jitter(g.index % 2 === 0 ? 130 : 150, 0.05)),
-      hashrate: Math.round(jitter(g.base, 0.03)),
+      hashrate: Math.round(jitter(Date.now() >= slowFrom ? g.base / 2 : g.base, 0.03)),
     };
   });
   const r = Math.random();
