@@ -237,11 +237,23 @@ export async function startCluster(opts: StartOptions = {}): Promise<RunningClus
     },
   };
   if (opts.waitReady === false) return cluster;
-  const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
-  Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
-  // No TLS port (a host behind a balancer that terminates TLS): no certificate either.
-  if (env.HTTPS_PORT !== 'off')
-    cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
+  try {
+    const ready = await waitForLog((l) => l.msg === 'ferrite ready', 60_000);
+    Object.assign(ports, { http: ready.http, https: ready.https, metrics: ready.metrics });
+    // No TLS port (a host behind a balancer that terminates TLS): no certificate either.
+    if (env.HTTPS_PORT !== 'off')
+      cluster.ca = await readFile(env.TLS_CERT ?? path.join(dataDir, 'tls/dev-cert.pem'));
+  } catch (err) {
+    // The caller never gets the cluster to stop: nothing it started may outlive the test.
+    for (const pid of [...cluster.descendantPids(''), cluster.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    throw err;
+  }
   return cluster;
 }
 
