@@ -23,6 +23,17 @@ export const minerStatus = {
   },
 };
 
+/** Shares the miner reported, counted since it started (a restart counts from zero again). */
+const shareCounts = {
+  type: 'object',
+  required: ['accepted', 'rejected', 'stale'],
+  properties: {
+    accepted: { type: 'integer' },
+    rejected: { type: 'integer' },
+    stale: { type: 'integer' },
+  },
+};
+
 export const stats = {
   type: 'object',
   required: ['hashrate', 'shares', 'gpus', 'miner', 'updatedAt'],
@@ -36,14 +47,7 @@ export const stats = {
         unit: { const: 'H/s' },
       },
     },
-    shares: {
-      type: 'object',
-      properties: {
-        accepted: { type: 'integer' },
-        rejected: { type: 'integer' },
-        stale: { type: 'integer' },
-      },
-    },
+    shares: shareCounts,
     gpus: {
       type: 'array',
       items: {
@@ -103,15 +107,7 @@ export const statsHistory = {
         properties: {
           at: dateTime,
           hashrate: { type: 'number' },
-          shares: {
-            type: 'object',
-            required: ['accepted', 'rejected', 'stale'],
-            properties: {
-              accepted: { type: 'integer' },
-              rejected: { type: 'integer' },
-              stale: { type: 'integer' },
-            },
-          },
+          shares: shareCounts,
           gpus: {
             type: 'array',
             description: "Each GPU index's averages over the bucket's samples, by index",
