@@ -5,7 +5,7 @@
 // LISTEN session, as each worker of each host holds one, and records how long every event took
 // from its statement being sent to its notification arriving. A rate is carried when everything
 // published arrived and p99 of that delay stays under 100 ms.
-//   npm run bench -- notify [--listeners 2,8] [--rates 500,1000,2000,4000,8000] [--seconds 5] [--write]
+//   npm run bench -- notify [--listeners 2,8] [--rates 250,500,1000,2000,4000] [--seconds 5] [--write]
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -46,7 +46,7 @@ if (!isMainThread) {
     args: process.argv.slice(3),
     options: {
       listeners: { type: 'string', default: '2,8' },
-      rates: { type: 'string', default: '500,1000,2000,4000,8000' },
+      rates: { type: 'string', default: '250,500,1000,2000,4000' },
       seconds: { type: 'string', default: '5' },
       publishers: { type: 'string', default: '16' },
       write: { type: 'boolean', default: false },
