@@ -497,7 +497,11 @@ function describeCharts() {
     `Shares over the ${span}: ${sum('accepted')} accepted, ${sum('rejected')} rejected, ${sum('stale')} stale.`;
 }
 
-function resizeCharts() {
+let chartsWidth = 0;
+/** On a change of width only (the alerts and the log change the page's height all the time). */
+function resizeCharts(width) {
+  if (width === chartsWidth) return;
+  chartsWidth = width;
   for (const chart of Object.values(view.charts)) chart.setSize(chartSize(chart.root.parentElement));
 }
 
@@ -715,7 +719,7 @@ $('blocks-more').addEventListener('click', () => loadBlocks(true));
 for (const button of document.querySelectorAll('button.export')) {
   button.addEventListener('click', () => exportWindow(button));
 }
-new ResizeObserver(() => resizeCharts()).observe($('main'));
+new ResizeObserver((entries) => resizeCharts(Math.round(entries[0].contentRect.width))).observe($('main'));
 darkScheme.addEventListener('change', () => buildCharts());
 
 if (token) showDashboard().catch(signOut);
