@@ -206,7 +206,7 @@ describe('the dashboard at a phone width and a desktop width', () => {
           await page.locator('details summary').click();
           const marks = await page.locator('#marks').innerText();
           assert.match(marks, /miner crashed \(exit 1\)/);
-          assert.match(marks, /block 9000002/);
+          assert.match(marks, /block 9000002 found, validated /);
           // Two crashes in the window: said at once, with when the first happened.
           const crashes = page.locator('#alerts li', { hasText: 'Miner crashed 2 times in the last 1 h' });
           await crashes.waitFor();

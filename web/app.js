@@ -197,7 +197,7 @@ async function loadHistory() {
     ...(h.blocks ?? []).map((b) => ({
       at: Date.parse(b.foundAt) / 1000,
       kind: 'block',
-      label: `block ${b.height}`,
+      label: `block ${b.height} found${b.validatedAt ? `, validated ${format.clock(Date.parse(b.validatedAt))}` : ', not validated yet'}`,
     })),
   ].sort((a, b) => a.at - b.at);
   findStreaks();
@@ -628,7 +628,7 @@ function connect() {
       addLive(msg.data);
     } else if (msg.type === 'miner') showMiner(msg.data);
     else if (msg.type === 'block') {
-      addMark({ at: Date.now() / 1000, kind: 'block', label: `block ${msg.data.height}` });
+      addMark({ at: Date.now() / 1000, kind: 'block', label: `block ${msg.data.height} found` });
       loadBlocks().catch(() => undefined);
     }
   };
